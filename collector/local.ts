@@ -1,0 +1,262 @@
+/**
+ * The local collector behind `npm start`: embedded PostgreSQL clusters (one subscriber, N
+ * publishers), wired by `setup`, with every publisher's REST API and the GraphQL gateway running
+ * in this process. Everything lives under one data directory, so a restart keeps all data and
+ * replication state.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import type { LogLevel } from '../common/env.js';
+import type { RunningService } from '../common/service.js';
+import { startPublisherApi } from '../publisher-api/start.js';
+import { startGateway } from '../subscriber-graphql/start.js';
+import { Cluster, isAlive } from './cluster.js';
+import { generatePassword, type RolePasswords, setup } from './setup.js';
+
+export const DATABASE = 'collector';
+
+export interface LocalOptions {
+  dataDir: string;
+  publishers: number;
+  /** PostgreSQL ports: the subscriber's, then one per publisher. */
+  pgPorts: { subscriber: number; publishers: number[] };
+  /** HTTP ports (0 picks a free one): the gateway's, then one per publisher API. */
+  httpPorts: { gateway: number; publishers: number[] };
+  adminPassword?: string;
+  jwtSecret?: string;
+  bodyLimit: number;
+  logLevel: LogLevel;
+  progress?: (message: string) => void;
+}
+
+export interface LocalPublisher {
+  name: string;
+  url: string;
+  adminUrl: string;
+  apiDatabaseUrl: string;
+  pgPort: number;
+  cluster: Cluster;
+}
+
+export interface LocalCollector {
+  dataDir: string;
+  publishers: LocalPublisher[];
+  gatewayUrl: string;
+  subscriberAdminUrl: string;
+  subscriberGatewayUrl: string;
+  subscriberCluster: Cluster;
+  jwtSecret: string;
+  /** Set only on the start that created `admin` with a generated password. */
+  generatedAdminPassword?: string;
+  stop(): Promise<void>;
+}
+
+/** What is generated once and kept in `<dataDir>/secrets.json` (mode 0600). */
+export interface LocalSecrets {
+  superuserPassword: string;
+  roles: RolePasswords;
+  jwtSecret: string;
+}
+
+export class AlreadyRunningError extends Error {}
+
+export const secretsFile = (dataDir: string) => path.join(dataDir, 'secrets.json');
+const lockFile = (dataDir: string) => path.join(dataDir, 'collector.pid');
+
+export async function readSecrets(dataDir: string): Promise<LocalSecrets | undefined> {
+  try {
+    return JSON.parse(await readFile(secretsFile(dataDir), 'utf8')) as LocalSecrets;
+  } catch {
+    return undefined;
+  }
+}
+
+async function loadOrCreateSecrets(dataDir: string): Promise<LocalSecrets> {
+  const existing = await readSecrets(dataDir);
+  if (existing) return existing;
+  const secrets: LocalSecrets = {
+    superuserPassword: generatePassword(),
+    roles: {
+      publisherApi: generatePassword(),
+      replicator: generatePassword(),
+      gateway: generatePassword(),
+    },
+    jwtSecret: randomBytes(32).toString('base64url'),
+  };
+  await writeFile(secretsFile(dataDir), `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
+  return secrets;
+}
+
+/** The launcher's PID in `<dataDir>/collector.pid`; a live one means another start owns the dir. */
+async function takeLock(dataDir: string): Promise<void> {
+  const file = lockFile(dataDir);
+  try {
+    const pid = Number((await readFile(file, 'utf8')).trim());
+    if (pid && pid !== process.pid && isAlive(pid)) {
+      throw new AlreadyRunningError(
+        `The Collector is already running from ${dataDir} (process ${pid}). ` +
+          `Stop it with Ctrl-C in its terminal (or: kill ${pid}), or set COLLECTOR_DATA_DIR ` +
+          'and the COLLECTOR_*_PORT variables to run a second one.',
+      );
+    }
+  } catch (e) {
+    if (e instanceof AlreadyRunningError) throw e;
+  }
+  await writeFile(file, `${process.pid}\n`);
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ port, host: '127.0.0.1', exclusive: true }, () =>
+      server.close(() => resolve(true)),
+    );
+  });
+}
+
+async function checkPorts(wanted: Array<{ port: number; what: string }>): Promise<void> {
+  const busy: string[] = [];
+  for (const { port, what } of wanted) {
+    if (port !== 0 && !(await portIsFree(port))) busy.push(`  - ${port} (${what})`);
+  }
+  if (busy.length > 0) {
+    throw new Error(
+      `These ports are already in use:\n${busy.join('\n')}\n` +
+        'Stop whatever uses them, or move the collector with COLLECTOR_GATEWAY_PORT, ' +
+        'COLLECTOR_PUBLISHER_PORT_BASE and COLLECTOR_PG_PORT_BASE.',
+    );
+  }
+}
+
+function databaseUrl(user: string, password: string, port: number): string {
+  return `postgres://${user}:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE}`;
+}
+
+export async function startLocalCollector(opts: LocalOptions): Promise<LocalCollector> {
+  const say = opts.progress ?? (() => {});
+  const dataDir = path.resolve(opts.dataDir);
+  // 0755: the postgres system user (when we run as root) must reach its data directories.
+  await mkdir(dataDir, { recursive: true });
+  await chmod(dataDir, 0o755);
+  await takeLock(dataDir);
+
+  const services: RunningService[] = [];
+  const clusters: Cluster[] = [];
+  const stopAll = async () => {
+    for (const s of services.splice(0).reverse()) await s.stop().catch(() => {});
+    await Promise.all(clusters.map((c) => c.stop()));
+    await rm(lockFile(dataDir), { force: true });
+  };
+
+  try {
+    const secrets = await loadOrCreateSecrets(dataDir);
+    const names = Array.from({ length: opts.publishers }, (_, i) => `pub${i + 1}`);
+    const subscriberCluster = new Cluster({
+      name: 'subscriber',
+      dataDir: path.join(dataDir, 'subscriber'),
+      port: opts.pgPorts.subscriber,
+      superuserPassword: secrets.superuserPassword,
+      database: DATABASE,
+    });
+    const publisherClusters = names.map(
+      (name, i) =>
+        new Cluster({
+          name,
+          dataDir: path.join(dataDir, name),
+          port: opts.pgPorts.publishers[i] ?? 0,
+          superuserPassword: secrets.superuserPassword,
+          database: DATABASE,
+        }),
+    );
+    const all = [subscriberCluster, ...publisherClusters];
+
+    // A postmaster still running here belongs to an earlier start that was killed: stop it.
+    for (const c of all) {
+      const pid = await c.runningPid();
+      if (pid !== undefined) {
+        say(`stopping PostgreSQL ${c.options.name} (pid ${pid}) left running by an earlier start`);
+        await c.stop();
+      }
+    }
+    await checkPorts([
+      { port: opts.httpPorts.gateway, what: 'GraphQL gateway' },
+      ...names.map((n, i) => ({ port: opts.httpPorts.publishers[i] ?? 0, what: `${n} REST API` })),
+      ...all.map((c) => ({ port: c.options.port, what: `PostgreSQL ${c.options.name}` })),
+    ]);
+
+    const fresh = all.filter((c) => !c.isInitialised()).length;
+    if (fresh > 0) say(`creating ${fresh} PostgreSQL cluster(s) under ${dataDir} (initdb)`);
+    await Promise.all(all.map((c) => c.initialise()));
+    clusters.push(...all);
+    await Promise.all(all.map((c) => c.start()));
+    say(`PostgreSQL 18 running: subscriber and ${names.length} publisher(s)`);
+
+    const { generatedAdminPassword } = await setup({
+      subscriberAdminUrl: subscriberCluster.adminUrl,
+      publishers: publisherClusters.map((c) => ({ name: c.options.name, adminUrl: c.adminUrl })),
+      passwords: secrets.roles,
+      adminPassword: opts.adminPassword,
+      progress: say,
+    });
+
+    const jwtSecret = opts.jwtSecret ?? secrets.jwtSecret;
+    const publishers: LocalPublisher[] = [];
+    for (const [i, cluster] of publisherClusters.entries()) {
+      const apiDatabaseUrl = databaseUrl(
+        'collector_publisher_api',
+        secrets.roles.publisherApi,
+        cluster.options.port,
+      );
+      const api = await startPublisherApi({
+        databaseUrl: apiDatabaseUrl,
+        host: '127.0.0.1',
+        port: opts.httpPorts.publishers[i] ?? 0,
+        bodyLimit: opts.bodyLimit,
+        logLevel: opts.logLevel,
+      });
+      services.push(api);
+      publishers.push({
+        name: cluster.options.name,
+        url: api.url,
+        adminUrl: cluster.adminUrl,
+        apiDatabaseUrl,
+        pgPort: cluster.options.port,
+        cluster,
+      });
+    }
+    const subscriberGatewayUrl = databaseUrl(
+      'collector_gateway',
+      secrets.roles.gateway,
+      subscriberCluster.options.port,
+    );
+    const gateway = await startGateway({
+      databaseUrl: subscriberGatewayUrl,
+      host: '127.0.0.1',
+      port: opts.httpPorts.gateway,
+      jwtSecret,
+      jwtTtlSeconds: 8 * 3600,
+      bodyLimit: opts.bodyLimit,
+      logLevel: opts.logLevel,
+      production: false,
+    });
+    services.push(gateway);
+
+    return {
+      dataDir,
+      publishers,
+      gatewayUrl: gateway.url,
+      subscriberAdminUrl: subscriberCluster.adminUrl,
+      subscriberGatewayUrl,
+      subscriberCluster,
+      jwtSecret,
+      generatedAdminPassword,
+      stop: stopAll,
+    };
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * Wires a collector: schema on every publisher and on the subscriber, passwords for the
+ * least-privilege roles, each publisher's name as its database default, one subscription per
+ * publisher, and the `admin` user. Idempotent: running it again on a set-up collector changes
+ * nothing but passwords and connection strings that changed. Used by `npm start` (embedded
+ * clusters) and by `collector setup` (compose.yaml's one-shot service, real hosts).
+ */
+import { randomBytes } from 'node:crypto';
+import { type Kysely, sql } from 'kysely';
+import pg from 'pg';
+import { createKysely } from '../common/db.js';
+import { migrate } from '../common/migrate.js';
+import type { SubscriberDB } from '../subscriber-graphql/db.js';
+import { createUser, setPassword, userExists } from '../subscriber-graphql/services/users.js';
+
+export interface PublisherTarget {
+  /** Stamped on every row this publisher stores. */
+  name: string;
+  /** A superuser (or owner) URL of the publisher's database. */
+  adminUrl: string;
+  /**
+   * How the subscriber's server reaches this publisher, if not the host and port of `adminUrl`
+   * (with compose they are the same service name).
+   */
+  replicationHost?: string;
+  replicationPort?: number;
+}
+
+export interface RolePasswords {
+  publisherApi: string;
+  replicator: string;
+  gateway: string;
+}
+
+export interface SetupOptions {
+  subscriberAdminUrl: string;
+  publishers: PublisherTarget[];
+  passwords: RolePasswords;
+  /** Password for the `admin` user: set if given; generated (and returned) if the user is new. */
+  adminPassword?: string;
+  progress?: (message: string) => void;
+}
+
+export interface SetupResult {
+  /** Set when `admin` was created with a generated password: show it once. */
+  generatedAdminPassword?: string;
+}
+
+export const PUBLISHER_NAME_RE = /^[a-z][a-z0-9_]{0,39}$/;
+export const PUBLICATION = 'collector_pub';
+
+export function subscriptionName(publisher: string): string {
+  return `collector_${publisher}`;
+}
+
+export function generatePassword(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+/** libpq conninfo value quoting: single quotes, with \ and ' escaped. */
+function conninfoValue(v: string): string {
+  return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+export function replicationConninfo(p: PublisherTarget, password: string): string {
+  const url = new URL(p.adminUrl);
+  const parts = {
+    host: p.replicationHost ?? url.hostname,
+    port: String(p.replicationPort ?? (url.port || 5432)),
+    dbname: decodeURIComponent(url.pathname.replace(/^\//, '')) || 'postgres',
+    user: 'collector_replicator',
+    password,
+  };
+  return Object.entries(parts)
+    .map(([k, v]) => `${k}=${conninfoValue(v)}`)
+    .join(' ');
+}
+
+async function withDb<DB, T>(url: string, fn: (db: Kysely<DB>) => Promise<T>): Promise<T> {
+  const db = createKysely<DB>(url, { max: 2, applicationName: 'collector-setup' });
+  try {
+    return await fn(db);
+  } finally {
+    await db.destroy();
+  }
+}
+
+async function setRolePassword(db: Kysely<unknown>, role: string, password: string) {
+  await sql
+    .raw(
+      `ALTER ROLE ${pg.escapeIdentifier(role)} WITH LOGIN PASSWORD ${pg.escapeLiteral(password)}`,
+    )
+    .execute(db);
+}
+
+async function setupPublisher(p: PublisherTarget, passwords: RolePasswords): Promise<void> {
+  await withDb(p.adminUrl, async (db) => {
+    await migrate(db, 'publisher');
+    await setRolePassword(db, 'collector_publisher_api', passwords.publisherApi);
+    await setRolePassword(db, 'collector_replicator', passwords.replicator);
+    // The publisher's name is a database default; the API's role cannot insert this column.
+    await sql
+      .raw(`ALTER TABLE data ALTER COLUMN publisher SET DEFAULT ${pg.escapeLiteral(p.name)}`)
+      .execute(db);
+  });
+}
+
+async function ensureSubscription(
+  db: Kysely<unknown>,
+  p: PublisherTarget,
+  password: string,
+): Promise<'created' | 'updated' | 'unchanged'> {
+  const name = subscriptionName(p.name);
+  const conninfo = replicationConninfo(p, password);
+  const { rows } = await sql<{ subconninfo: string; subenabled: boolean }>`
+    SELECT subconninfo, subenabled FROM pg_subscription
+    WHERE subname = ${name}
+      AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`.execute(db);
+  const ident = pg.escapeIdentifier(name);
+  const existing = rows[0];
+  if (!existing) {
+    try {
+      // CREATE SUBSCRIPTION cannot run inside a transaction block, nor share a query string with
+      // other statements: it is sent alone, on a pooled connection in autocommit mode.
+      await sql
+        .raw(
+          `CREATE SUBSCRIPTION ${ident} CONNECTION ${pg.escapeLiteral(conninfo)} PUBLICATION ${PUBLICATION}`,
+        )
+        .execute(db);
+    } catch (e) {
+      if (/replication slot .* already exists/.test((e as Error).message)) {
+        throw new Error(
+          `Publisher ${p.name} already has a replication slot "${name}" from an earlier subscriber. ` +
+            `If that subscriber is gone, drop the slot on the publisher with ` +
+            `SELECT pg_drop_replication_slot('${name}'); and run setup again.`,
+        );
+      }
+      throw e;
+    }
+    return 'created';
+  }
+  let changed = false;
+  if (existing.subconninfo !== conninfo) {
+    await sql
+      .raw(`ALTER SUBSCRIPTION ${ident} CONNECTION ${pg.escapeLiteral(conninfo)}`)
+      .execute(db);
+    changed = true;
+  }
+  if (!existing.subenabled) {
+    await sql.raw(`ALTER SUBSCRIPTION ${ident} ENABLE`).execute(db);
+    changed = true;
+  }
+  return changed ? 'updated' : 'unchanged';
+}
+
+export async function setup(opts: SetupOptions): Promise<SetupResult> {
+  const say = opts.progress ?? (() => {});
+  const names = new Set<string>();
+  for (const p of opts.publishers) {
+    if (!PUBLISHER_NAME_RE.test(p.name)) {
+      throw new Error(
+        `Publisher name "${p.name}" is invalid: use lowercase letters, digits and "_", starting with a letter`,
+      );
+    }
+    if (names.has(p.name)) throw new Error(`Publisher name "${p.name}" is used twice`);
+    names.add(p.name);
+  }
+
+  await Promise.all(opts.publishers.map((p) => setupPublisher(p, opts.passwords)));
+  say(`schema, roles and publication ready on ${opts.publishers.length} publisher(s)`);
+
+  return withDb<SubscriberDB, SetupResult>(opts.subscriberAdminUrl, async (db) => {
+    await migrate(db as Kysely<unknown>, 'subscriber');
+    await setRolePassword(db as Kysely<unknown>, 'collector_gateway', opts.passwords.gateway);
+    for (const p of opts.publishers) {
+      const outcome = await ensureSubscription(db as Kysely<unknown>, p, opts.passwords.replicator);
+      say(`subscription ${subscriptionName(p.name)} → ${p.name}: ${outcome}`);
+    }
+    const result: SetupResult = {};
+    if (!(await userExists(db, 'admin'))) {
+      const password = opts.adminPassword ?? generatePassword();
+      await createUser(db, 'admin', password);
+      if (!opts.adminPassword) result.generatedAdminPassword = password;
+      say('user admin created');
+    } else if (opts.adminPassword) {
+      await setPassword(db, 'admin', opts.adminPassword);
+    }
+    return result;
+  });
+}

@@ -1,0 +1,228 @@
+/**
+ * One small validator for environment variables. Every process reads `process.env` only through
+ * a schema built from these helpers, so a bad value fails fast with a one-line message naming the
+ * variable, and compose.yaml can be checked against the same list of names.
+ */
+
+export class ConfigError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+export interface Setting<T> {
+  /** Environment variable name. */
+  name: string;
+  /** What the variable is for, shown in errors and `--help`. */
+  description: string;
+  parse(raw: string | undefined, env: Env): T;
+}
+
+export type Schema = Record<string, Setting<unknown>>;
+export type ConfigOf<S extends Schema> = {
+  [K in keyof S]: S[K] extends Setting<infer T> ? T : never;
+};
+
+class Invalid extends Error {}
+
+export function isProduction(env: Env = process.env): boolean {
+  return env.NODE_ENV === 'production';
+}
+
+/** Reads every setting; collects all problems so one run shows them all. */
+export function readConfig<S extends Schema>(schema: S, env: Env = process.env): ConfigOf<S> {
+  const problems: string[] = [];
+  const out: Record<string, unknown> = {};
+  for (const [key, setting] of Object.entries(schema)) {
+    const raw = env[setting.name];
+    try {
+      out[key] = setting.parse(raw === '' ? undefined : raw, env);
+    } catch (e) {
+      if (!(e instanceof Invalid)) throw e;
+      problems.push(`${setting.name}: ${e.message} (${setting.description})`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return out as ConfigOf<S>;
+}
+
+/** The environment variable names a schema reads. */
+export function envNames(schema: Schema): string[] {
+  return Object.values(schema).map((s) => s.name);
+}
+
+interface Opts<T> {
+  default?: T;
+  /** Required when NODE_ENV=production even if a default exists for development. */
+  requiredInProduction?: boolean;
+}
+
+function setting<T>(
+  name: string,
+  description: string,
+  opts: Opts<T>,
+  convert: (raw: string) => T,
+): Setting<T> {
+  return {
+    name,
+    description,
+    parse(raw, env) {
+      if (raw === undefined) {
+        if (opts.requiredInProduction && isProduction(env)) {
+          throw new Invalid('is required when NODE_ENV=production');
+        }
+        if (opts.default === undefined) throw new Invalid('is required');
+        return opts.default;
+      }
+      return convert(raw);
+    },
+  };
+}
+
+export function str(name: string, description: string, opts: Opts<string> = {}): Setting<string> {
+  return setting(name, description, opts, (raw) => raw);
+}
+
+export function optionalStr(name: string, description: string): Setting<string | undefined> {
+  return { name, description, parse: (raw) => raw };
+}
+
+/** A secret: no default in production, and a minimum length everywhere. */
+export function secret(
+  name: string,
+  description: string,
+  minLength: number,
+): Setting<string | undefined> {
+  return {
+    name,
+    description,
+    parse(raw, env) {
+      if (raw === undefined) {
+        if (isProduction(env)) throw new Invalid('is required when NODE_ENV=production');
+        return undefined;
+      }
+      if (raw.length < minLength) throw new Invalid(`must be at least ${minLength} characters`);
+      return raw;
+    },
+  };
+}
+
+export function int(
+  name: string,
+  description: string,
+  opts: Opts<number> & { min?: number; max?: number } = {},
+): Setting<number> {
+  return setting(name, description, opts, (raw) => {
+    if (!/^-?\d+$/.test(raw.trim())) throw new Invalid(`must be an integer, got "${raw}"`);
+    const n = Number(raw);
+    if (opts.min !== undefined && n < opts.min) throw new Invalid(`must be >= ${opts.min}`);
+    if (opts.max !== undefined && n > opts.max) throw new Invalid(`must be <= ${opts.max}`);
+    return n;
+  });
+}
+
+export function port(name: string, description: string, def?: number): Setting<number> {
+  return int(name, description, { default: def, min: 0, max: 65535 });
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+
+/** A byte size: `1048576`, `512kb`, `1mb`. */
+export function bytes(name: string, description: string, def: number): Setting<number> {
+  return setting(name, description, { default: def }, (raw) => {
+    const m = /^(\d+)\s*(b|kb|mb|gb)?$/i.exec(raw.trim());
+    if (!m) throw new Invalid(`must be a size like 1048576, 512kb or 1mb, got "${raw}"`);
+    const n = Number(m[1]) * (SIZE_UNITS[(m[2] ?? '').toLowerCase()] ?? 1);
+    if (n < 1) throw new Invalid('must be at least 1 byte');
+    return n;
+  });
+}
+
+export function postgresUrl(name: string, description: string): Setting<string> {
+  return setting(name, description, {}, (raw) => {
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      throw new Invalid('must be a URL like postgres://user:password@host:5432/collector');
+    }
+    if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+      throw new Invalid(`must start with postgres://, got "${url.protocol}//"`);
+    }
+    return raw;
+  });
+}
+
+export function oneOf<T extends string>(
+  name: string,
+  description: string,
+  values: readonly T[],
+  def: T,
+): Setting<T> {
+  return setting(name, description, { default: def }, (raw) => {
+    if (!values.includes(raw as T)) throw new Invalid(`must be one of ${values.join(', ')}`);
+    return raw as T;
+  });
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export function logLevel(): Setting<LogLevel> {
+  return oneOf('COLLECTOR_LOG_LEVEL', 'server log level', LOG_LEVELS, 'info');
+}
+
+/** A secret that is always required (deployment passwords), with a minimum length. */
+export function requiredSecret(
+  name: string,
+  description: string,
+  minLength: number,
+): Setting<string> {
+  return setting(name, description, {}, (raw) => {
+    if (raw.length < minLength) throw new Invalid(`must be at least ${minLength} characters`);
+    return raw;
+  });
+}
+
+/** An optional password: unset means "generate one". */
+export function optionalPassword(
+  name: string,
+  description: string,
+  minLength: number,
+): Setting<string | undefined> {
+  return {
+    name,
+    description,
+    parse(raw) {
+      if (raw !== undefined && raw.length < minLength) {
+        throw new Invalid(`must be at least ${minLength} characters`);
+      }
+      return raw;
+    },
+  };
+}
+
+/** `name=postgres://…` pairs separated by commas or whitespace. */
+export function namedUrls(
+  name: string,
+  description: string,
+): Setting<Array<{ name: string; url: string }>> {
+  return setting(name, description, {}, (raw) => {
+    const items = raw.split(/[\s,]+/).filter(Boolean);
+    if (items.length === 0) throw new Invalid('lists no publisher');
+    return items.map((item) => {
+      const eq = item.indexOf('=');
+      const key = item.slice(0, eq);
+      const url = item.slice(eq + 1);
+      if (eq < 1 || !/^postgres(ql)?:\/\//.test(url)) {
+        throw new Invalid(
+          `"${item}" is not of the form name=postgres://user:password@host:5432/db`,
+        );
+      }
+      return { name: key, url };
+    });
+  });
+}

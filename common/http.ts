@@ -1,0 +1,86 @@
+/**
+ * The HTTP base shared by the publisher's REST API and the gateway: one error shape,
+ * `{ "error": { "code", "message" } }`, and one mapping from every failure to a status code.
+ */
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import type { LogLevel } from './env.js';
+import { AppError, type ErrorCode, HTTP_STATUS, toAppError } from './errors.js';
+
+export interface HttpOptions {
+  bodyLimit: number;
+  logLevel: LogLevel;
+}
+
+const FASTIFY_CODES: Record<string, (e: FastifyError, opts: HttpOptions) => AppError> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: (e) =>
+    new AppError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `${e.message}. Send the body as JSON with the header "Content-Type: application/json".`,
+    ),
+  FST_ERR_CTP_BODY_TOO_LARGE: (_e, opts) =>
+    new AppError(
+      'PAYLOAD_TOO_LARGE',
+      `The body is larger than the limit of ${opts.bodyLimit} bytes (COLLECTOR_BODY_LIMIT).`,
+    ),
+  FST_ERR_CTP_EMPTY_JSON_BODY: () =>
+    new AppError('BAD_USER_INPUT', 'The body is empty: send {"data": <any JSON value>}'),
+  FST_ERR_CTP_INVALID_JSON_BODY: (e) =>
+    new AppError('BAD_USER_INPUT', `Malformed JSON: ${e.message}`),
+};
+
+const CODE_FOR_STATUS: Record<number, ErrorCode> = {
+  400: 'BAD_USER_INPUT',
+  401: 'UNAUTHENTICATED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+};
+
+export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
+  return reply
+    .status(error.status)
+    .type('application/json; charset=utf-8')
+    .send({ error: { code: error.code, message: error.message } });
+}
+
+export function createHttpServer(opts: HttpOptions): FastifyInstance {
+  const app = Fastify({
+    bodyLimit: opts.bodyLimit,
+    logger: { level: opts.logLevel },
+    routerOptions: { ignoreTrailingSlash: true },
+    // Clients may store any JSON, including keys named "__proto__" or "constructor". JSON.parse
+    // makes them own properties (no prototype pollution), and we only serialize them back.
+    onProtoPoisoning: 'ignore',
+    onConstructorPoisoning: 'ignore',
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const mapped =
+      toAppError(error) ??
+      (error.code && FASTIFY_CODES[error.code]?.(error, opts)) ??
+      (error.statusCode && error.statusCode < 500
+        ? new AppError(CODE_FOR_STATUS[error.statusCode] ?? 'BAD_USER_INPUT', error.message)
+        : undefined);
+    if (mapped) {
+      if (mapped.status >= 500) request.log.warn({ err: error }, mapped.message);
+      return sendError(reply, mapped);
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return sendError(
+      reply,
+      new AppError('INTERNAL_SERVER_ERROR', 'Internal error; it has been logged on the server.'),
+    );
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendError(
+      reply,
+      new AppError('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`),
+    ),
+  );
+
+  return app;
+}
+
+export { HTTP_STATUS };

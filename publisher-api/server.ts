@@ -1,0 +1,102 @@
+/**
+ * The publisher's REST routes: parse, call the ingest service, map errors to status codes.
+ */
+import type { FastifyInstance } from 'fastify';
+import { AppError, badInput } from '../common/errors.js';
+import { createHttpServer } from '../common/http.js';
+import { pageArgs } from '../common/keyset.js';
+import type { PublisherConfig } from './config.js';
+import type { PublisherDb } from './db.js';
+import {
+  checkIngestBody,
+  databaseReachable,
+  datumJson,
+  getDatum,
+  insertDatum,
+  listData,
+} from './ingest.js';
+
+interface JsonBody {
+  text: string;
+  value: unknown;
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+export function buildPublisherApp(
+  db: PublisherDb,
+  config: Pick<PublisherConfig, 'bodyLimit' | 'logLevel'>,
+): FastifyInstance {
+  const app = createHttpServer(config);
+
+  // Keep the body's text as well as its parsed value: the text is what gets stored, so numbers
+  // beyond JavaScript's precision survive.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') {
+      done(badInput('The body is empty: send {"data": <any JSON value>}'), undefined);
+      return;
+    }
+    try {
+      done(null, { text, value: JSON.parse(text) } satisfies JsonBody);
+    } catch (e) {
+      done(badInput(`Malformed JSON: ${(e as Error).message}`), undefined);
+    }
+  });
+
+  app.get('/', async () => ({
+    service: 'the-collector publisher',
+    endpoints: {
+      'POST /data': 'store {"data": <any JSON value>} (Content-Type: application/json)',
+      'GET /data': 'list stored rows, newest first (?first=50&after=<endCursor>)',
+      'GET /data/:id': 'one stored row',
+      'GET /health': 'database reachability',
+    },
+  }));
+
+  app.post('/data', async (request, reply) => {
+    const body = request.body as JsonBody | undefined;
+    // No body at all, or a body without a Content-Type header, never reaches the JSON parser.
+    if (!body || !request.headers['content-type']?.toLowerCase().startsWith('application/json')) {
+      throw new AppError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        'Send the body as JSON with the header "Content-Type: application/json".',
+      );
+    }
+    checkIngestBody(body.value);
+    const stored = await insertDatum(db, body.text);
+    return reply.status(201).type(JSON_TYPE).send(datumJson(stored));
+  });
+
+  app.get<{ Params: { id: string } }>('/data/:id', async (request, reply) => {
+    const datum = await getDatum(db, request.params.id);
+    return reply.type(JSON_TYPE).send(datumJson(datum));
+  });
+
+  app.get<{ Querystring: { first?: string; after?: string } }>('/data', async (request, reply) => {
+    const { first, after } = request.query;
+    if (first !== undefined && !/^\d+$/.test(first)) {
+      throw badInput(`"first" must be a non-negative integer, got "${first}"`);
+    }
+    const page = await listData(
+      db,
+      pageArgs(first === undefined ? undefined : Number(first), after),
+    );
+    const items = page.rows.map(datumJson).join(',');
+    return reply
+      .type(JSON_TYPE)
+      .send(
+        `{"items":[${items}],"pageInfo":${JSON.stringify({ hasNextPage: page.hasNextPage, endCursor: page.endCursor })}}`,
+      );
+  });
+
+  app.get('/health', async (_request, reply) => {
+    const ok = await databaseReachable(db);
+    return reply
+      .status(ok ? 200 : 503)
+      .send({ status: ok ? 'ok' : 'unavailable', database: ok ? 'reachable' : 'unreachable' });
+  });
+
+  return app;
+}

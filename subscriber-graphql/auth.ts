@@ -1,0 +1,104 @@
+/**
+ * Password hashing (scrypt, from node:crypto) and JWT signing/verification. The algorithm is pinned
+ * to HS256 on both sides, so a token with `alg: none` or another algorithm is rejected.
+ */
+import { randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import { unauthenticated } from '../common/errors.js';
+
+// N = 2^15 with r = 8 takes about 50 ms and 32 MiB: slow for guessing, fine for a login.
+const SCRYPT = { N: 2 ** 15, r: 8, p: 1, keylen: 32 };
+
+function scrypt(password: string, salt: Buffer, N: number, r: number, p: number, keylen: number) {
+  return new Promise<Buffer>((resolve, reject) => {
+    scryptCb(password, salt, keylen, { N, r, p, maxmem: 128 * N * r * 2 }, (err, key) =>
+      err ? reject(err) : resolve(key),
+    );
+  });
+}
+
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const { N, r, p, keylen } = SCRYPT;
+  const key = await scrypt(password, salt, N, r, p, keylen);
+  return `scrypt$${N}$${r}$${p}$${salt.toString('base64')}$${key.toString('base64')}`;
+}
+
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const [scheme, n, r, p, salt, hash] = stored.split('$');
+  if (scheme !== 'scrypt' || !n || !r || !p || !salt || !hash) return false;
+  const expected = Buffer.from(hash, 'base64');
+  const key = await scrypt(
+    password,
+    Buffer.from(salt, 'base64'),
+    Number(n),
+    Number(r),
+    Number(p),
+    expected.length,
+  );
+  return timingSafeEqual(key, expected);
+}
+
+/** A hash to compare against when the user does not exist, so timing does not reveal usernames. */
+export const DUMMY_HASH = `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=`;
+
+const ALGORITHM = 'HS256';
+const ISSUER = 'the-collector';
+const AUDIENCE = 'collector-graphql';
+
+export interface TokenConfig {
+  secret: string;
+  ttlSeconds: number;
+}
+
+export interface AuthUser {
+  id: string;
+  username: string;
+}
+
+export function signToken(user: AuthUser, cfg: TokenConfig): string {
+  return jwt.sign({ username: user.username }, cfg.secret, {
+    algorithm: ALGORITHM,
+    subject: user.id,
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    expiresIn: cfg.ttlSeconds,
+  });
+}
+
+const LOG_IN_AGAIN = 'Log in again (mutation login or POST /login) and send the new token.';
+
+export function verifyToken(token: string, cfg: TokenConfig): AuthUser {
+  let payload: jwt.JwtPayload | string;
+  try {
+    payload = jwt.verify(token, cfg.secret, {
+      algorithms: [ALGORITHM],
+      issuer: ISSUER,
+      audience: AUDIENCE,
+    });
+  } catch (e) {
+    if (e instanceof jwt.TokenExpiredError) {
+      throw unauthenticated(`Token expired at ${e.expiredAt.toISOString()}. ${LOG_IN_AGAIN}`);
+    }
+    throw unauthenticated(`Invalid token: ${(e as Error).message}. ${LOG_IN_AGAIN}`);
+  }
+  if (typeof payload === 'string' || !payload.sub || typeof payload.username !== 'string') {
+    throw unauthenticated(`Invalid token: missing subject. ${LOG_IN_AGAIN}`);
+  }
+  return { id: payload.sub, username: payload.username };
+}
+
+/**
+ * Reads `Authorization: Bearer <token>` (or `Token <token>`, as the original Django API used).
+ * Returns undefined when there is no header.
+ */
+export function tokenFromHeader(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const m = /^(Bearer|Token)\s+(\S+)\s*$/i.exec(header);
+  if (!m?.[2]) {
+    throw unauthenticated(
+      'Malformed Authorization header: expected "Authorization: Bearer <token>".',
+    );
+  }
+  return m[2];
+}

@@ -1,0 +1,44 @@
+import {
+  bytes,
+  type ConfigOf,
+  int,
+  logLevel,
+  port,
+  postgresUrl,
+  readConfig,
+  type Setting,
+  secret,
+  str,
+} from '../common/env.js';
+
+const production: Setting<boolean> = {
+  name: 'NODE_ENV',
+  description: '"production" turns off Apollo Sandbox and introspection, and requires secrets',
+  parse: (raw) => raw === 'production',
+};
+
+export const gatewaySchema = {
+  databaseUrl: postgresUrl(
+    'COLLECTOR_SUBSCRIBER_DATABASE_URL',
+    'subscriber database URL, as the collector_gateway role',
+  ),
+  host: str('COLLECTOR_GATEWAY_HOST', 'address the GraphQL gateway listens on', {
+    default: '127.0.0.1',
+  }),
+  port: port('COLLECTOR_GATEWAY_PORT', 'port the GraphQL gateway listens on', 4000),
+  jwtSecret: secret('COLLECTOR_JWT_SECRET', 'HS256 key that signs login tokens', 32),
+  jwtTtlSeconds: int('COLLECTOR_JWT_TTL_SECONDS', 'lifetime of a login token in seconds', {
+    default: 8 * 3600,
+    min: 60,
+    max: 30 * 24 * 3600,
+  }),
+  bodyLimit: bytes('COLLECTOR_BODY_LIMIT', 'largest accepted request body', 1024 * 1024),
+  logLevel: logLevel(),
+  production,
+};
+
+export type GatewayConfig = ConfigOf<typeof gatewaySchema>;
+
+export function gatewayConfigFromEnv(env = process.env): GatewayConfig {
+  return readConfig(gatewaySchema, env);
+}

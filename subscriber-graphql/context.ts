@@ -1,0 +1,54 @@
+import DataLoader from 'dataloader';
+import { AppError } from '../common/errors.js';
+import { type AuthUser, type TokenConfig, tokenFromHeader, verifyToken } from './auth.js';
+import type { SubscriberDb } from './db.js';
+import { type AnnotationRow, annotationsByDataIds } from './services/annotations.js';
+import { type DatumRow, dataByIds } from './services/data.js';
+
+/**
+ * Per-request batch loaders: every `annotations` (or `datum`) field on a page resolves with one
+ * SQL statement, however many rows the page has.
+ */
+export interface Loaders {
+  annotationsByDataId: DataLoader<string, AnnotationRow[]>;
+  datumById: DataLoader<string, DatumRow | null>;
+}
+
+export interface Context {
+  db: SubscriberDb;
+  tokens: TokenConfig;
+  user: AuthUser | null;
+  /** Why `user` is null when a token was sent but rejected. */
+  authError?: string;
+  loaders: Loaders;
+}
+
+export function createLoaders(db: SubscriberDb): Loaders {
+  return {
+    annotationsByDataId: new DataLoader(async (ids) => {
+      const byId = await annotationsByDataIds(db, ids);
+      return ids.map((id) => byId.get(id) ?? []);
+    }),
+    datumById: new DataLoader(async (ids) => {
+      const rows = await dataByIds(db, ids);
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      return ids.map((id) => byId.get(id) ?? null);
+    }),
+  };
+}
+
+export function createContext(
+  db: SubscriberDb,
+  tokens: TokenConfig,
+  authorization: string | undefined,
+): Context {
+  const ctx: Context = { db, tokens, user: null, loaders: createLoaders(db) };
+  try {
+    const token = tokenFromHeader(authorization);
+    if (token) ctx.user = verifyToken(token, tokens);
+  } catch (e) {
+    // Not thrown here: `login` must still work for a client holding an expired token.
+    ctx.authError = e instanceof AppError ? e.message : 'Invalid token';
+  }
+  return ctx;
+}

@@ -1,0 +1,36 @@
+import type { ColumnType, Generated, Kysely } from 'kysely';
+
+/** JSON read back from jsonb, written as JSON text. */
+export type Json = ColumnType<unknown, string, string>;
+
+export interface DataTable {
+  id: string;
+  publisher: string;
+  data: Json;
+  created_at: Date;
+  received_at: Generated<Date>;
+}
+
+export interface AnnotationTable {
+  id: Generated<string>;
+  data_id: string;
+  body: Json;
+  author: string;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+export interface AppUserTable {
+  id: Generated<string>;
+  username: string;
+  password_hash: string;
+  created_at: Generated<Date>;
+}
+
+export interface SubscriberDB {
+  data: DataTable;
+  annotation: AnnotationTable;
+  app_user: AppUserTable;
+}
+
+export type SubscriberDb = Kysely<SubscriberDB>;

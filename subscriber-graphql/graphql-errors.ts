@@ -1,0 +1,36 @@
+/**
+ * Where every error raised under a resolver becomes a GraphQL error with `extensions.code` and,
+ * through `extensions.http`, an HTTP status (Apollo strips `http` from the response body).
+ */
+import { GraphQLError } from 'graphql';
+import type { AuthChecker, MiddlewareFn } from 'type-graphql';
+import { type AppError, toAppError } from '../common/errors.js';
+import type { Context } from './context.js';
+
+export function toGraphQLError(error: AppError): GraphQLError {
+  return new GraphQLError(error.message, {
+    extensions: { code: error.code, http: { status: error.status } },
+    originalError: error,
+  });
+}
+
+export const mapErrors: MiddlewareFn<Context> = async (_data, next) => {
+  try {
+    return await next();
+  } catch (e) {
+    if (e instanceof GraphQLError) throw e;
+    const mapped = toAppError(e);
+    throw mapped ? toGraphQLError(mapped) : e;
+  }
+};
+
+const NO_TOKEN =
+  'Not logged in: send "Authorization: Bearer <token>". Get a token with ' +
+  'mutation { login(username: "...", password: "...") } or POST /login.';
+
+export const authChecker: AuthChecker<Context> = ({ context }) => {
+  if (context.user) return true;
+  throw new GraphQLError(context.authError ?? NO_TOKEN, {
+    extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
+  });
+};

@@ -1,0 +1,34 @@
+import { GraphQLJSON, GraphQLUUID } from 'graphql-scalars';
+import { Arg, Authorized, Ctx, FieldResolver, Mutation, Resolver, Root } from 'type-graphql';
+import type { Context } from '../context.js';
+import { Annotation } from '../schema/annotation.type.js';
+import { Datum } from '../schema/datum.type.js';
+import { annotate } from '../services/annotations.js';
+
+@Resolver(() => Annotation)
+export class AnnotationResolver {
+  @Authorized()
+  @Mutation(() => Annotation, {
+    description: 'Annotate a datum by its UUID; the logged-in user is recorded as the author.',
+  })
+  async annotate(
+    @Ctx() ctx: Context,
+    @Arg('dataId', () => GraphQLUUID) dataId: string,
+    @Arg('body', () => GraphQLJSON, { description: 'Any JSON value.' }) body: unknown,
+  ): Promise<Annotation> {
+    // The authChecker guarantees a user here.
+    const author = ctx.user?.username ?? '';
+    const row = await annotate(ctx.db, { dataId, body, author });
+    ctx.loaders.annotationsByDataId.clear(dataId);
+    return row;
+  }
+
+  @FieldResolver(() => Datum, { description: 'The annotated datum.' })
+  async datum(@Root() annotation: Annotation, @Ctx() ctx: Context): Promise<Datum> {
+    const datum = await ctx.loaders.datumById.load(annotation.dataId);
+    // The foreign key makes a missing datum impossible.
+    if (!datum)
+      throw new Error(`datum ${annotation.dataId} of annotation ${annotation.id} missing`);
+    return datum;
+  }
+}

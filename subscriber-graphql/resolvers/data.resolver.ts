@@ -1,0 +1,45 @@
+import { GraphQLUUID } from 'graphql-scalars';
+import { Arg, Authorized, Ctx, FieldResolver, Int, Query, Resolver, Root } from 'type-graphql';
+import { pageArgs } from '../../common/keyset.js';
+import type { Context } from '../context.js';
+import { Annotation } from '../schema/annotation.type.js';
+import { DataConnection } from '../schema/data-connection.type.js';
+import { Datum } from '../schema/datum.type.js';
+import { listData } from '../services/data.js';
+
+@Resolver(() => Datum)
+export class DataResolver {
+  @Authorized()
+  @Query(() => DataConnection, {
+    description: "All publishers' data, newest first, in pages (keyset cursors).",
+  })
+  async data(
+    @Ctx() ctx: Context,
+    @Arg('first', () => Int, { nullable: true, description: 'Page size, 0 to 1000 (default 50).' })
+    first?: number | null,
+    @Arg('after', () => String, { nullable: true, description: 'endCursor of the previous page.' })
+    after?: string | null,
+  ): Promise<DataConnection> {
+    const page = await listData(ctx.db, pageArgs(first, after));
+    for (const row of page.rows) ctx.loaders.datumById.prime(row.id, row);
+    return {
+      edges: page.rows.map((node) => ({ cursor: node.cursor, node })),
+      nodes: page.rows,
+      pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
+    };
+  }
+
+  @Authorized()
+  @Query(() => Datum, { nullable: true, description: 'One datum by id, or null if unknown.' })
+  async datum(
+    @Ctx() ctx: Context,
+    @Arg('id', () => GraphQLUUID) id: string,
+  ): Promise<Datum | null> {
+    return ctx.loaders.datumById.load(id);
+  }
+
+  @FieldResolver(() => [Annotation], { description: 'Annotations on this datum, oldest first.' })
+  async annotations(@Root() datum: Datum, @Ctx() ctx: Context): Promise<Annotation[]> {
+    return ctx.loaders.annotationsByDataId.load(datum.id);
+  }
+}

@@ -1,0 +1,23 @@
+import { GraphQLDateTime, GraphQLJSON, GraphQLUUID } from 'graphql-scalars';
+import { Field, ObjectType } from 'type-graphql';
+
+@ObjectType({ description: 'A note on a datum, kept only on the subscriber.' })
+export class Annotation {
+  @Field(() => GraphQLUUID)
+  id!: string;
+
+  @Field(() => GraphQLUUID, { description: 'The annotated datum.' })
+  dataId!: string;
+
+  @Field(() => GraphQLJSON)
+  body!: unknown;
+
+  @Field(() => String, { description: 'Username of the user who wrote it.' })
+  author!: string;
+
+  @Field(() => GraphQLDateTime)
+  createdAt!: Date;
+
+  @Field(() => GraphQLDateTime)
+  updatedAt!: Date;
+}

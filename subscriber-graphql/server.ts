@@ -1,0 +1,106 @@
+/**
+ * Apollo Server on Fastify, plus the REST login route (so the original Django curl still works)
+ * and a health check.
+ */
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
+import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
+import { createHttpServer } from '../common/http.js';
+import { signToken, type TokenConfig } from './auth.js';
+import type { GatewayConfig } from './config.js';
+import { type Context, createContext } from './context.js';
+import type { SubscriberDb } from './db.js';
+import { buildGatewaySchema } from './schema.js';
+import { authenticate } from './services/users.js';
+
+const SANDBOX_DOCUMENT = `# 1. Run Login, copy the token.
+# 2. Open the Headers tab, add  Authorization: Bearer <token>
+# 3. Run Data.
+mutation Login {
+  login(username: "admin", password: "")
+}
+
+query Data {
+  data(first: 10) {
+    nodes { id publisher data createdAt receivedAt annotations { body author createdAt } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+`;
+
+export async function buildGatewayApp(
+  db: SubscriberDb,
+  config: Pick<GatewayConfig, 'bodyLimit' | 'logLevel' | 'production'>,
+  tokens: TokenConfig,
+): Promise<FastifyInstance> {
+  const app = createHttpServer(config);
+
+  // The original Django login took form fields: `curl -d "username=…" -d "password=…"`.
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string' },
+    (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
+  );
+
+  const apollo = new ApolloServer<Context>({
+    schema: await buildGatewaySchema(),
+    introspection: !config.production,
+    // We stop in order ourselves (servers, then PostgreSQL); Apollo's own handler would re-raise
+    // the signal after stopping and cut that short.
+    stopOnTerminationSignals: false,
+    // Stack traces go to the server log (formatError), not to clients.
+    includeStacktraceInErrorResponses: false,
+    plugins: [
+      fastifyApolloDrainPlugin(app),
+      config.production
+        ? ApolloServerPluginLandingPageDisabled()
+        : ApolloServerPluginLandingPageLocalDefault({
+            embed: { initialState: { pollForSchemaUpdates: false } },
+            document: SANDBOX_DOCUMENT,
+          }),
+    ],
+    formatError(formatted, error) {
+      if (formatted.extensions?.code === 'INTERNAL_SERVER_ERROR') {
+        app.log.error({ err: error }, 'GraphQL resolver failed');
+        if (config.production) return { ...formatted, message: 'Internal server error' };
+      }
+      return formatted;
+    },
+  });
+  await apollo.start();
+
+  app.route({
+    url: '/graphql',
+    method: ['GET', 'POST', 'OPTIONS'],
+    handler: fastifyApolloHandler(apollo, {
+      context: async (request) => createContext(db, tokens, request.headers.authorization),
+    }),
+  });
+
+  app.get('/', async (_request, reply) => reply.redirect('/graphql'));
+
+  app.post('/login', async (request) => {
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const user = await authenticate(db, body.username, body.password);
+    return {
+      token: signToken(user, tokens),
+      tokenType: 'Bearer',
+      expiresIn: tokens.ttlSeconds,
+    };
+  });
+
+  app.get('/health', async (_request, reply) => {
+    const ok = await sql`SELECT 1`.execute(db).then(
+      () => true,
+      () => false,
+    );
+    return reply
+      .status(ok ? 200 : 503)
+      .send({ status: ok ? 'ok' : 'unavailable', database: ok ? 'reachable' : 'unreachable' });
+  });
+
+  return app;
+}

@@ -1,0 +1,43 @@
+/** Reads of the aggregated, replicated data. */
+import {
+  afterCursor,
+  cursorMicros,
+  type Page,
+  type PageArgs,
+  toPage,
+} from '../../common/keyset.js';
+import type { SubscriberDb } from '../db.js';
+
+export interface DatumRow {
+  id: string;
+  publisher: string;
+  data: unknown;
+  createdAt: Date;
+  receivedAt: Date;
+}
+
+const COLUMNS = [
+  'id',
+  'publisher',
+  'data',
+  'created_at as createdAt',
+  'received_at as receivedAt',
+] as const;
+
+/** Newest first, by `(created_at, id)`. */
+export async function listData(db: SubscriberDb, page: PageArgs): Promise<Page<DatumRow>> {
+  let q = db
+    .selectFrom('data')
+    .select([...COLUMNS, cursorMicros.as('cursor_micros')])
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(page.first + 1);
+  if (page.after) q = q.where(afterCursor(page.after));
+  return toPage(await q.execute(), page.first);
+}
+
+/** Data by id, in one statement (for a batch loader). */
+export async function dataByIds(db: SubscriberDb, ids: readonly string[]): Promise<DatumRow[]> {
+  if (ids.length === 0) return [];
+  return db.selectFrom('data').select(COLUMNS).where('id', 'in', ids).execute();
+}

@@ -1,0 +1,73 @@
+/**
+ * Users of the gateway. Shared by the GraphQL login mutation, the REST /login route, the CLI's
+ * `user create` and the local launcher's admin user.
+ */
+import { AppError, badInput, unauthenticated } from '../../common/errors.js';
+import { type AuthUser, DUMMY_HASH, hashPassword, verifyPassword } from '../auth.js';
+import type { SubscriberDb } from '../db.js';
+
+const USERNAME_RE = /^[A-Za-z0-9_.@-]{1,64}$/;
+export const MIN_PASSWORD_LENGTH = 8;
+
+function checkNew(username: string, password: string): void {
+  if (!USERNAME_RE.test(username)) {
+    throw badInput('Username must be 1-64 characters of letters, digits, "_", ".", "@" or "-"');
+  }
+  if (password.length < MIN_PASSWORD_LENGTH) {
+    throw badInput(`Password must be at least ${MIN_PASSWORD_LENGTH} characters`);
+  }
+}
+
+export async function createUser(db: SubscriberDb, username: string, password: string) {
+  checkNew(username, password);
+  const password_hash = await hashPassword(password);
+  const row = await db
+    .insertInto('app_user')
+    .values({ username, password_hash })
+    .onConflict((oc) => oc.column('username').doNothing())
+    .returning(['id', 'username'])
+    .executeTakeFirst();
+  if (!row) throw new AppError('CONFLICT', `User "${username}" already exists`);
+  return row;
+}
+
+export async function setPassword(db: SubscriberDb, username: string, password: string) {
+  checkNew(username, password);
+  const password_hash = await hashPassword(password);
+  const row = await db
+    .updateTable('app_user')
+    .set({ password_hash })
+    .where('username', '=', username)
+    .returning(['id', 'username'])
+    .executeTakeFirst();
+  if (!row) throw new AppError('NOT_FOUND', `No user "${username}"`);
+  return row;
+}
+
+export async function userExists(db: SubscriberDb, username: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('app_user')
+    .select('id')
+    .where('username', '=', username)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/** Checks a username and password; the same error for an unknown user and a wrong password. */
+export async function authenticate(
+  db: SubscriberDb,
+  username: unknown,
+  password: unknown,
+): Promise<AuthUser> {
+  if (typeof username !== 'string' || typeof password !== 'string' || !username || !password) {
+    throw badInput('Send "username" and "password" (form fields or JSON)');
+  }
+  const row = await db
+    .selectFrom('app_user')
+    .select(['id', 'username', 'password_hash'])
+    .where('username', '=', username)
+    .executeTakeFirst();
+  const ok = await verifyPassword(password, row?.password_hash ?? DUMMY_HASH);
+  if (!row || !ok) throw unauthenticated('Invalid username or password');
+  return { id: row.id, username: row.username };
+}
