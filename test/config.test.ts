@@ -1,0 +1,132 @@
+/** Configuration is validated once, with one readable line per bad variable. */
+import { describe, expect, it } from 'vitest';
+import { readLocalConfig, readSetupConfig } from '../collector/config.js';
+import { ConfigError } from '../common/env.js';
+import { publisherConfigFromEnv } from '../publisher-api/config.js';
+import { gatewayConfigFromEnv } from '../subscriber-graphql/config.js';
+
+function problems(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+const DB = 'postgres://u:p@db:5432/collector';
+
+describe('publisher config', () => {
+  it('has working defaults and parses sizes', () => {
+    const cfg = publisherConfigFromEnv({
+      COLLECTOR_PUBLISHER_DATABASE_URL: DB,
+      COLLECTOR_BODY_LIMIT: '2mb',
+    });
+    expect(cfg).toMatchObject({ port: 8001, host: '127.0.0.1', bodyLimit: 2 * 1024 * 1024 });
+    expect(
+      publisherConfigFromEnv({
+        COLLECTOR_PUBLISHER_DATABASE_URL: DB,
+        COLLECTOR_BODY_LIMIT: '512kb',
+      }).bodyLimit,
+    ).toBe(524288);
+  });
+
+  it('names every bad variable at once', () => {
+    const p = problems(() =>
+      publisherConfigFromEnv({
+        COLLECTOR_PUBLISHER_DATABASE_URL: 'mysql://x',
+        COLLECTOR_PUBLISHER_PORT: 'eighty',
+        COLLECTOR_BODY_LIMIT: 'lots',
+        COLLECTOR_LOG_LEVEL: 'loud',
+      }),
+    );
+    expect(p).toHaveLength(4);
+    expect(p[0]).toMatch(/^COLLECTOR_PUBLISHER_DATABASE_URL: must start with postgres:\/\//);
+    expect(p[1]).toMatch(/^COLLECTOR_PUBLISHER_PORT: must be an integer, got "eighty"/);
+    expect(p[2]).toMatch(/^COLLECTOR_BODY_LIMIT: must be a size like/);
+    expect(p[3]).toMatch(/^COLLECTOR_LOG_LEVEL: must be one of/);
+  });
+
+  it('requires a database URL', () => {
+    expect(problems(() => publisherConfigFromEnv({}))).toEqual([
+      expect.stringMatching(/^COLLECTOR_PUBLISHER_DATABASE_URL: is required/),
+    ]);
+  });
+});
+
+describe('gateway config', () => {
+  it('needs no JWT secret in development', () => {
+    const cfg = gatewayConfigFromEnv({ COLLECTOR_SUBSCRIBER_DATABASE_URL: DB });
+    expect(cfg.jwtSecret).toBeUndefined();
+    expect(cfg.production).toBe(false);
+    expect(cfg.port).toBe(4000);
+  });
+
+  it('refuses to run in production without a JWT secret, or with a short one', () => {
+    expect(
+      problems(() =>
+        gatewayConfigFromEnv({ NODE_ENV: 'production', COLLECTOR_SUBSCRIBER_DATABASE_URL: DB }),
+      ),
+    ).toEqual([
+      expect.stringMatching(/^COLLECTOR_JWT_SECRET: is required when NODE_ENV=production/),
+    ]);
+    expect(
+      problems(() =>
+        gatewayConfigFromEnv({
+          COLLECTOR_SUBSCRIBER_DATABASE_URL: DB,
+          COLLECTOR_JWT_SECRET: 'short',
+        }),
+      ),
+    ).toEqual([expect.stringMatching(/^COLLECTOR_JWT_SECRET: must be at least 32 characters/)]);
+    const ok = gatewayConfigFromEnv({
+      NODE_ENV: 'production',
+      COLLECTOR_SUBSCRIBER_DATABASE_URL: DB,
+      COLLECTOR_JWT_SECRET: 'x'.repeat(32),
+    });
+    expect(ok.production).toBe(true);
+  });
+});
+
+describe('local and setup config', () => {
+  it('defaults to 2 publishers under .collector', () => {
+    expect(readLocalConfig({})).toMatchObject({
+      publishers: 2,
+      dataDir: '.collector',
+      gatewayPort: 4000,
+      publisherPortBase: 8000,
+    });
+    expect(problems(() => readLocalConfig({ COLLECTOR_PUBLISHERS: '0' }))).toEqual([
+      expect.stringMatching(/^COLLECTOR_PUBLISHERS: must be >= 1/),
+    ]);
+    expect(problems(() => readLocalConfig({ COLLECTOR_ADMIN_PASSWORD: 'short' }))).toEqual([
+      expect.stringMatching(/^COLLECTOR_ADMIN_PASSWORD: must be at least 8 characters/),
+    ]);
+  });
+
+  it('setup reads name=url publisher lists and requires every role password', () => {
+    const cfg = readSetupConfig({
+      COLLECTOR_SUBSCRIBER_ADMIN_URL: DB,
+      COLLECTOR_PUBLISHER_ADMIN_URLS:
+        'pub1=postgres://a:b@pub1-db:5432/collector, pub2=postgres://a:b@pub2-db/collector',
+      COLLECTOR_PUBLISHER_API_DB_PASSWORD: 'x'.repeat(12),
+      COLLECTOR_REPLICATION_PASSWORD: 'y'.repeat(12),
+      COLLECTOR_GATEWAY_DB_PASSWORD: 'z'.repeat(12),
+    });
+    expect(cfg.publishers.map((p) => p.name)).toEqual(['pub1', 'pub2']);
+    const p = problems(() =>
+      readSetupConfig({
+        COLLECTOR_SUBSCRIBER_ADMIN_URL: DB,
+        COLLECTOR_PUBLISHER_ADMIN_URLS: 'pub1',
+      }),
+    );
+    expect(p).toEqual([
+      expect.stringMatching(
+        /^COLLECTOR_PUBLISHER_ADMIN_URLS: "pub1" is not of the form name=postgres/,
+      ),
+      expect.stringMatching(/^COLLECTOR_PUBLISHER_API_DB_PASSWORD: is required/),
+      expect.stringMatching(/^COLLECTOR_REPLICATION_PASSWORD: is required/),
+      expect.stringMatching(/^COLLECTOR_GATEWAY_DB_PASSWORD: is required/),
+    ]);
+  });
+});

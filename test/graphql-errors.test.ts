@@ -1,0 +1,106 @@
+/**
+ * Bad input to the gateway gets a 4xx with a code and a readable message, and writes nothing.
+ */
+import { describe, expect, it } from 'vitest';
+import { adminToken, collector, gql, http, withClient } from './helpers.js';
+
+const UNKNOWN = '00000000-0000-4000-8000-0000000000ff';
+
+describe('GraphQL errors', () => {
+  it('annotating an unknown datum is NOT_FOUND (404), not a foreign-key 500, and stores nothing', async () => {
+    const res = await gql(
+      'mutation($id: UUID!) { annotate(dataId: $id, body: {note: "x"}) { id } }',
+      { id: UNKNOWN },
+      await adminToken(),
+    );
+    expect(res.status).toBe(404);
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    expect(res.body.errors?.[0]?.message).toMatch(`No datum with id ${UNKNOWN}`);
+    await withClient(collector().subscriberAdminUrl, async (c) => {
+      const { rowCount } = await c.query('SELECT 1 FROM annotation WHERE data_id = $1', [UNKNOWN]);
+      expect(rowCount).toBe(0);
+    });
+  });
+
+  it('a bad UUID in a variable is BAD_USER_INPUT (400)', async () => {
+    const res = await gql(
+      'query($id: UUID!) { datum(id: $id) { id } }',
+      { id: 'nope' },
+      await adminToken(),
+    );
+    expect(res.status).toBe(400);
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(res.body.errors?.[0]?.message).toMatch(/UUID/);
+  });
+
+  it('a bad UUID literal fails validation (400)', async () => {
+    const res = await gql('{ datum(id: "nope") { id } }', {}, await adminToken());
+    expect(res.status).toBe(400);
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+  });
+
+  it('an unknown datum is null', async () => {
+    const res = await gql<{ datum: null }>(
+      'query($id: UUID!) { datum(id: $id) { id } }',
+      { id: UNKNOWN },
+      await adminToken(),
+    );
+    expect(res.status).toBe(200);
+    expect(res.body.data).toEqual({ datum: null });
+  });
+
+  it('a page size out of range or a bad cursor is BAD_USER_INPUT (400)', async () => {
+    const token = await adminToken();
+    const big = await gql('{ data(first: 5000) { nodes { id } } }', {}, token);
+    expect(big.status).toBe(400);
+    expect(big.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(big.body.errors?.[0]?.message).toMatch(/"first" must be an integer from 0 to 1000/);
+    const cursor = await gql('{ data(after: "garbage") { nodes { id } } }', {}, token);
+    expect(cursor.status).toBe(400);
+    expect(cursor.body.errors?.[0]?.message).toMatch(/Invalid cursor/);
+  });
+
+  it('a missing annotation body fails validation', async () => {
+    const res = await gql(
+      `mutation { annotate(dataId: "${UNKNOWN}") { id } }`,
+      {},
+      await adminToken(),
+    );
+    expect(res.status).toBe(400);
+  });
+
+  it('malformed JSON or an unknown field gets 400', async () => {
+    const malformed = await http(`${collector().gatewayUrl}/graphql`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${await adminToken()}`,
+      },
+      body: '{"query": ',
+    });
+    expect(malformed.status).toBe(400);
+    const unknown = await gql('{ nope }', {}, await adminToken());
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+  });
+
+  it('an oversized request gets 413', async () => {
+    const res = await http(`${collector().gatewayUrl}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: `{ __typename } #${'x'.repeat(1024 * 1024)}` }),
+    });
+    expect(res.status).toBe(413);
+  });
+
+  it('serves health, and Apollo Sandbox to a browser in development', async () => {
+    const health = await http(`${collector().gatewayUrl}/health`);
+    expect(health.status).toBe(200);
+    expect(health.body).toEqual({ status: 'ok', database: 'reachable' });
+    const page = await http(`${collector().gatewayUrl}/graphql`, {
+      headers: { accept: 'text/html' },
+    });
+    expect(page.status).toBe(200);
+    expect(page.text).toMatch(/sandbox/i);
+  });
+});
