@@ -6,9 +6,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import type { LogLevel } from '../common/env.js';
+import { portIsFree } from '../common/ports.js';
 import type { RunningService } from '../common/service.js';
 import { startPublisherApi } from '../publisher-api/start.js';
 import { startGateway } from '../subscriber-graphql/start.js';
@@ -105,16 +105,6 @@ async function takeLock(dataDir: string): Promise<void> {
     if (e instanceof AlreadyRunningError) throw e;
   }
   await writeFile(file, `${process.pid}\n`);
-}
-
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ port, host: '127.0.0.1', exclusive: true }, () =>
-      server.close(() => resolve(true)),
-    );
-  });
 }
 
 async function checkPorts(wanted: Array<{ port: number; what: string }>): Promise<void> {

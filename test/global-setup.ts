@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { type LocalCollector, startLocalCollector } from '../collector/local.js';
-import { freePorts } from './ports.js';
+import { freePorts } from '../common/ports.js';
 
 export interface TestCollector {
   dataDir: string;

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../collector/cluster.js';
+import { freeRange } from '../common/ports.js';
 import { CLI, runCli } from './cli-process.js';
 import { http, uniqueTag, waitFor } from './helpers.js';
-import { freeRange } from './ports.js';
 
 interface Started {
   child: ChildProcessWithoutNullStreams;

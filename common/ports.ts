@@ -1,6 +1,17 @@
 import net from 'node:net';
 
-/** Ports that were free a moment ago (for servers that cannot listen on port 0 themselves). */
+/** Whether nothing listens on 127.0.0.1:`port` right now. */
+export function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ port, host: '127.0.0.1', exclusive: true }, () =>
+      server.close(() => resolve(true)),
+    );
+  });
+}
+
+/** Ports that were free a moment ago, for servers that cannot listen on port 0 (PostgreSQL). */
 export async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from(
@@ -22,18 +33,8 @@ export async function freePorts(n: number): Promise<number[]> {
 export async function freeRange(n: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = 20000 + Math.floor(Math.random() * 30000);
-    const checks = await Promise.all(
-      Array.from(
-        { length: n },
-        (_, i) =>
-          new Promise<boolean>((resolve) => {
-            const s = net.createServer();
-            s.once('error', () => resolve(false));
-            s.listen(base + i, '127.0.0.1', () => s.close(() => resolve(true)));
-          }),
-      ),
-    );
-    if (checks.every(Boolean)) return base;
+    const free = await Promise.all(Array.from({ length: n }, (_, i) => portIsFree(base + i)));
+    if (free.every(Boolean)) return base;
   }
   throw new Error('no free port range found');
 }

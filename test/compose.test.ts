@@ -1,0 +1,595 @@
+/**
+ * compose.yaml cannot be run here (no Docker engine), so it is checked against the code instead:
+ * the commands exist, every variable a service sets is one its process reads (same schemas the
+ * processes use), every required setting is set, the publishers are wired to their own databases,
+ * no secret has a literal value, and .env.example provides every interpolated variable with
+ * values the real config readers accept. Pure parsing: no Docker, no build needed.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { setupSchema } from '../collector/config.js';
+import { PUBLISHER_NAME_RE } from '../collector/setup.js';
+import { ConfigError, envNames, readConfig, type Schema } from '../common/env.js';
+import { publisherSchema } from '../publisher-api/config.js';
+import { gatewaySchema } from '../subscriber-graphql/config.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const read = (file: string) => readFileSync(path.join(root, file), 'utf8');
+
+type EnvValue = string | number | boolean | null;
+
+interface Service {
+  image?: string;
+  build?: string | { context?: string; dockerfile?: string };
+  command?: string | string[];
+  environment?: Record<string, EnvValue> | string[];
+  ports?: string[];
+  volumes?: string[];
+  depends_on?: string[] | Record<string, { condition?: string }>;
+  healthcheck?: { test?: string | string[] };
+  restart?: string;
+}
+
+interface Compose {
+  services: Record<string, Service>;
+}
+
+type Vars = Record<string, string>;
+
+/** The processes of the image, by command, with the schema each one reads its environment with. */
+const PROCESSES = [
+  { kind: 'publisher', entry: 'dist/publisher-api/main.js', args: [], schema: publisherSchema },
+  { kind: 'gateway', entry: 'dist/subscriber-graphql/main.js', args: [], schema: gatewaySchema },
+  { kind: 'setup', entry: 'dist/collector/cli.js', args: ['setup'], schema: setupSchema },
+] as const satisfies ReadonlyArray<{
+  kind: string;
+  entry: string;
+  args: readonly string[];
+  schema: Schema;
+}>;
+
+type Process = (typeof PROCESSES)[number];
+
+function loadCompose(): Compose {
+  // `<<` merge keys (the x-collector-app and x-postgres anchors): YAML 1.1, supported by compose.
+  return parse(read('compose.yaml'), { merge: true }) as Compose;
+}
+
+/** KEY=value lines of a dotenv file. */
+function readEnvFile(file: string): Vars {
+  const vars: Vars = {};
+  for (const line of read(file).split('\n')) {
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+    if (m?.[1]) vars[m[1]] = (m[2] ?? '').trim();
+  }
+  return vars;
+}
+
+/** ENV KEY=value of the Dockerfile's last stage: what every container starts with. */
+function imageEnv(): Vars {
+  const stages = read('Dockerfile').split(/^FROM\s/m);
+  const lastStage = stages.at(-1) ?? '';
+  return Object.fromEntries(
+    [...lastStage.matchAll(/^ENV\s+([A-Za-z_][A-Za-z0-9_]*)=(\S+)\s*$/gm)].map((m) => [
+      m[1] as string,
+      m[2] as string,
+    ]),
+  );
+}
+
+function environment(svc: Service): Record<string, string | null> {
+  const env = svc.environment ?? {};
+  if (Array.isArray(env)) {
+    return Object.fromEntries(
+      env.map((item) => {
+        const eq = item.indexOf('=');
+        return eq < 0 ? [item, null] : [item.slice(0, eq), item.slice(eq + 1)];
+      }),
+    );
+  }
+  return Object.fromEntries(
+    Object.entries(env).map(([k, v]) => [k, v === null ? null : String(v)]),
+  );
+}
+
+function commandArgs(svc: Service): string[] {
+  const cmd = svc.command ?? [];
+  return Array.isArray(cmd) ? cmd.map(String) : cmd.trim().split(/\s+/);
+}
+
+function processOf(svc: Service): Process | undefined {
+  const [node, entry, ...args] = commandArgs(svc);
+  return PROCESSES.find(
+    (p) => node === 'node' && entry === p.entry && args.join(' ') === p.args.join(' '),
+  );
+}
+
+function appServices(compose: Compose): Array<[string, Service, Process]> {
+  return Object.entries(compose.services).flatMap(([name, svc]) => {
+    const proc = processOf(svc);
+    return proc ? [[name, svc, proc] as [string, Service, Process]] : [];
+  });
+}
+
+const isPostgres = (svc: Service) => /^postgres(:|$)/.test(svc.image ?? '');
+
+interface Interpolation {
+  name: string;
+  /** '', ':-', '-', ':?', '?', ':+' or '+' */
+  op: string;
+  raw: string;
+}
+
+const INTERPOLATION_RE =
+  /\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))/g;
+
+function interpolations(text: string): Interpolation[] {
+  return [...text.matchAll(INTERPOLATION_RE)].flatMap((m) => {
+    const name = m[1] ?? m[4];
+    return name ? [{ name, op: m[2] ?? '', raw: m[0] }] : []; // `$$` is a literal `$`
+  });
+}
+
+/** Compose's interpolation, strict: every variable must be provided. */
+function substitute(text: string, vars: Vars): string {
+  return text.replace(INTERPOLATION_RE, (whole, braced?: string, _op?: string, _a?, bare?) => {
+    const name = braced ?? bare;
+    if (!name) return '$';
+    const value = vars[name];
+    if (value === undefined) throw new Error(`${name} is not provided (${whole})`);
+    return value;
+  });
+}
+
+function resolvedEnv(svc: Service, vars: Vars): Vars {
+  return Object.fromEntries(
+    Object.entries(environment(svc)).map(([k, v]) => [k, substitute(v ?? '', vars)]),
+  );
+}
+
+function allStrings(node: unknown): string[] {
+  if (typeof node === 'string') return [node];
+  if (Array.isArray(node)) return node.flatMap(allStrings);
+  if (node && typeof node === 'object') return Object.values(node).flatMap(allStrings);
+  return [];
+}
+
+/** `-c name=value` settings on a postgres command line. */
+function pgSettings(svc: Service): Map<string, string> {
+  const args = commandArgs(svc);
+  const settings = new Map<string, string>();
+  args.forEach((arg, i) => {
+    const setting = arg === '-c' ? args[i + 1] : /^--(.+=.*)$/.exec(arg)?.[1];
+    const eq = setting?.indexOf('=') ?? -1;
+    if (setting && eq > 0) settings.set(setting.slice(0, eq), setting.slice(eq + 1));
+  });
+  return settings;
+}
+
+function dependsOn(svc: Service): Record<string, string | undefined> {
+  const deps = svc.depends_on ?? {};
+  if (Array.isArray(deps)) return Object.fromEntries(deps.map((d) => [d, undefined]));
+  return Object.fromEntries(Object.entries(deps).map(([k, v]) => [k, v?.condition]));
+}
+
+/** Names a schema cannot do without when NODE_ENV=production: no default, or required there. */
+function requiredNames(schema: Schema): string[] {
+  return Object.values(schema)
+    .filter((setting) => {
+      try {
+        readConfig({ setting }, { NODE_ENV: 'production' });
+        return false;
+      } catch (e) {
+        if (e instanceof ConfigError) return true;
+        throw e;
+      }
+    })
+    .map((s) => s.name);
+}
+
+/** The names the brief of each process spells out, on top of what the schemas compute. */
+const MUST_SET: Record<Process['kind'], string[]> = {
+  publisher: ['COLLECTOR_PUBLISHER_DATABASE_URL'],
+  gateway: ['COLLECTOR_SUBSCRIBER_DATABASE_URL', 'COLLECTOR_JWT_SECRET'],
+  setup: [
+    'COLLECTOR_SUBSCRIBER_ADMIN_URL',
+    'COLLECTOR_PUBLISHER_ADMIN_URLS',
+    'COLLECTOR_PUBLISHER_API_DB_PASSWORD',
+    'COLLECTOR_REPLICATION_PASSWORD',
+    'COLLECTOR_GATEWAY_DB_PASSWORD',
+  ],
+};
+
+// ---- checks: each returns its problems, so the tests below can also run them on broken copies ----
+
+function commandProblems(compose: Compose): string[] {
+  const problems: string[] = [];
+  const buildInclude = (JSON.parse(read('tsconfig.build.json')) as { include: string[] }).include;
+  for (const [name, svc] of Object.entries(compose.services)) {
+    if (!svc.build) continue;
+    const build = typeof svc.build === 'string' ? { context: svc.build } : svc.build;
+    const dockerfile = path.join(build.context ?? '.', build.dockerfile ?? 'Dockerfile');
+    if (!existsSync(path.join(root, dockerfile))) problems.push(`${name}: no ${dockerfile}`);
+    const [node, entry = ''] = commandArgs(svc);
+    const m = /^dist\/(.+)\.js$/.exec(entry);
+    if (node !== 'node' || !m?.[1]) {
+      problems.push(`${name}: command must be ["node", "dist/….js", …], got ${svc.command}`);
+      continue;
+    }
+    const source = `${m[1]}.ts`;
+    if (!existsSync(path.join(root, source))) problems.push(`${name}: ${entry} has no ${source}`);
+    if (!buildInclude.includes(source.split('/')[0] ?? '')) {
+      problems.push(`${name}: ${source} is not compiled by tsconfig.build.json`);
+    }
+    if (!processOf(svc))
+      problems.push(`${name}: ${commandArgs(svc).join(' ')} is no known process`);
+  }
+  return problems;
+}
+
+function envNameProblems(compose: Compose): string[] {
+  return appServices(compose).flatMap(([name, svc, proc]) => {
+    const known = envNames(proc.schema);
+    return Object.entries(environment(svc)).flatMap(([key, value]) => [
+      ...(known.includes(key) ? [] : [`${name}: ${key} is not read by the ${proc.kind} schema`]),
+      ...(value === null ? [`${name}: ${key} has no value (it would come from the shell)`] : []),
+    ]);
+  });
+}
+
+function requiredProblems(compose: Compose): string[] {
+  const problems: string[] = [];
+  for (const [name, svc, proc] of appServices(compose)) {
+    const env = environment(svc);
+    for (const key of new Set([...requiredNames(proc.schema), ...MUST_SET[proc.kind]])) {
+      if (!env[key]) problems.push(`${name}: required ${key} is not set`);
+    }
+    if (envNames(proc.schema).includes('NODE_ENV') && env.NODE_ENV !== 'production') {
+      problems.push(`${name}: NODE_ENV must be production`);
+    }
+  }
+  return problems;
+}
+
+const EXACT_SECRET_RE = /^\$\{[A-Za-z_][A-Za-z0-9_]*(:?\?[^}]*)?\}$/;
+const SECRET_NAME_RE = /PASSWORD|SECRET/i;
+
+function secretProblems(compose: Compose): string[] {
+  const problems: string[] = [];
+  for (const [name, svc] of Object.entries(compose.services)) {
+    for (const [key, value] of Object.entries(environment(svc))) {
+      if (SECRET_NAME_RE.test(key) && !EXACT_SECRET_RE.test(value ?? '')) {
+        problems.push(`${name}: ${key} is not a \${VAR:?…} or \${VAR} interpolation`);
+      }
+      for (const m of (value ?? '').matchAll(/[a-z]+:\/\/[^:@/\s]*:(\$\{[^}]*\}|[^@\s]*)@/g)) {
+        if (!EXACT_SECRET_RE.test(m[1] ?? '')) {
+          problems.push(`${name}: the password in ${key} is not a \${VAR:?…} interpolation`);
+        }
+      }
+    }
+  }
+  for (const i of allStrings(compose).flatMap(interpolations)) {
+    if (SECRET_NAME_RE.test(i.name) && !['', '?', ':?'].includes(i.op)) {
+      problems.push(`${i.name}: a secret must have no default`);
+    }
+  }
+  return problems;
+}
+
+function envExampleProblems(compose: Compose, vars: Vars): string[] {
+  const problems: string[] = [];
+  const used = new Set(allStrings(compose).flatMap((s) => interpolations(s).map((i) => i.name)));
+  for (const name of used) {
+    if (vars[name] === undefined) problems.push(`${name} is interpolated but not in .env.example`);
+  }
+  for (const name of Object.keys(vars)) {
+    if (!used.has(name)) problems.push(`.env.example sets ${name}, which compose.yaml never uses`);
+  }
+  // Interpolated into postgres:// URLs unescaped, so the documented values must be URL-safe.
+  for (const s of allStrings(compose).filter((v) => v.includes('://'))) {
+    for (const { name } of interpolations(s)) {
+      const value = vars[name];
+      if (value !== undefined && !/^[A-Za-z0-9._~-]+$/.test(value)) {
+        problems.push(`${name} is used in a URL: its example value must be URL-safe`);
+      }
+    }
+  }
+  return problems;
+}
+
+function hostOf(url: string | undefined): string {
+  return url ? new URL(url).hostname : '';
+}
+
+function topologyProblems(compose: Compose, vars: Vars): string[] {
+  const problems: string[] = [];
+  const services = compose.services;
+  const apps = appServices(compose);
+  const setups = apps.filter(([, , p]) => p.kind === 'setup');
+  if (setups.length !== 1) return [`expected one setup service, found ${setups.length}`];
+  const [setupName, setupSvc] = setups[0] as [string, Service, Process];
+  const setupCfg = readConfig(setupSchema, resolvedEnv(setupSvc, vars));
+  const setupDeps = dependsOn(setupSvc);
+  if (setupSvc.restart !== 'no') problems.push(`${setupName}: a one-shot needs restart "no"`);
+
+  /** A postgres service reached by `url`: same superuser password, database and user. */
+  const checkDb = (url: string, what: string): Service | undefined => {
+    const u = new URL(url);
+    const db = services[u.hostname];
+    if (!db || !isPostgres(db)) {
+      problems.push(`${what}: ${u.hostname} is not a postgres service`);
+      return undefined;
+    }
+    const env = resolvedEnv(db, vars);
+    if (decodeURIComponent(u.password) !== env.POSTGRES_PASSWORD) {
+      problems.push(`${what}: the password is not ${u.hostname}'s POSTGRES_PASSWORD`);
+    }
+    if (u.username !== (env.POSTGRES_USER ?? 'postgres')) {
+      problems.push(`${what}: ${u.username} is not ${u.hostname}'s superuser`);
+    }
+    if (u.pathname !== `/${env.POSTGRES_DB}` || (u.port || '5432') !== '5432') {
+      problems.push(`${what}: ${u.host}${u.pathname} is not ${u.hostname}:5432/POSTGRES_DB`);
+    }
+    if (setupDeps[u.hostname] !== 'service_healthy') {
+      problems.push(`${setupName}: must wait for ${u.hostname} (condition service_healthy)`);
+    }
+    return db;
+  };
+
+  const publishers = setupCfg.publishers;
+  for (const p of publishers) {
+    if (!PUBLISHER_NAME_RE.test(p.name)) problems.push(`publisher name "${p.name}" is invalid`);
+    const dbName = `${p.name}-db`;
+    if (hostOf(p.url) !== dbName) problems.push(`${p.name}: admin URL must point at ${dbName}`);
+    const db = checkDb(p.url, `${p.name} admin URL`);
+    if (db && pgSettings(db).get('wal_level') !== 'logical') {
+      problems.push(`${dbName}: publishers need -c wal_level=logical`);
+    }
+    const api = services[`${p.name}-api`];
+    if (!api || processOf(api)?.kind !== 'publisher') {
+      problems.push(`${p.name}: no ${p.name}-api service running the publisher API`);
+      continue;
+    }
+    const url = new URL(resolvedEnv(api, vars).COLLECTOR_PUBLISHER_DATABASE_URL ?? '');
+    if (url.hostname !== dbName) problems.push(`${p.name}-api: its database must be ${dbName}`);
+    if (url.username !== 'collector_publisher_api') {
+      problems.push(`${p.name}-api: must log in as collector_publisher_api`);
+    }
+    if (decodeURIComponent(url.password) !== setupCfg.publisherApiPassword) {
+      problems.push(`${p.name}-api: password is not COLLECTOR_PUBLISHER_API_DB_PASSWORD`);
+    }
+  }
+  const names = new Set(publishers.map((p) => p.name));
+  for (const [name, , proc] of apps) {
+    if (proc.kind === 'publisher' && !names.has(name.replace(/-api$/, ''))) {
+      problems.push(`${name}: not wired by setup (COLLECTOR_PUBLISHER_ADMIN_URLS)`);
+    }
+  }
+
+  const subscriberHost = hostOf(setupCfg.subscriberAdminUrl);
+  const subscriber = checkDb(setupCfg.subscriberAdminUrl, 'COLLECTOR_SUBSCRIBER_ADMIN_URL');
+  if (subscriber) {
+    const settings = pgSettings(subscriber);
+    const n = publishers.length;
+    if (Number(settings.get('max_logical_replication_workers') ?? 4) < n) {
+      problems.push(`${subscriberHost}: max_logical_replication_workers < ${n} publishers`);
+    }
+    if (Number(settings.get('max_active_replication_origins') ?? 10) < n) {
+      problems.push(`${subscriberHost}: max_active_replication_origins < ${n} publishers`);
+    }
+  }
+  for (const [name, svc, proc] of apps) {
+    if (proc.kind === 'gateway') {
+      const url = new URL(resolvedEnv(svc, vars).COLLECTOR_SUBSCRIBER_DATABASE_URL ?? '');
+      if (url.hostname !== subscriberHost) problems.push(`${name}: not on ${subscriberHost}`);
+      if (url.username !== 'collector_gateway') problems.push(`${name}: not collector_gateway`);
+      if (decodeURIComponent(url.password) !== setupCfg.gatewayPassword) {
+        problems.push(`${name}: password is not COLLECTOR_GATEWAY_DB_PASSWORD`);
+      }
+    }
+    if (proc.kind !== 'setup' && dependsOn(svc)[setupName] !== 'service_completed_successfully') {
+      problems.push(`${name}: must start after ${setupName} (service_completed_successfully)`);
+    }
+  }
+
+  for (const [name, svc] of Object.entries(services)) {
+    if (!isPostgres(svc)) continue;
+    if (name !== subscriberHost && !names.has(name.replace(/-db$/, ''))) {
+      problems.push(`${name}: neither the subscriber nor a publisher of setup`);
+    }
+    if (!svc.healthcheck?.test) problems.push(`${name}: no healthcheck (setup waits on it)`);
+    // PostgreSQL 18 images keep PGDATA in /var/lib/postgresql/18/docker.
+    if (!(svc.volumes ?? []).some((v) => v.split(':')[1] === '/var/lib/postgresql')) {
+      problems.push(`${name}: mount a named volume at /var/lib/postgresql`);
+    }
+  }
+  return problems;
+}
+
+/** Each HTTP service listens on all interfaces, on the port compose publishes and probes. */
+function portProblems(compose: Compose): string[] {
+  const problems: string[] = [];
+  for (const [name, svc, proc] of appServices(compose)) {
+    if (proc.kind === 'setup') continue;
+    const prefix = proc.kind === 'publisher' ? 'COLLECTOR_PUBLISHER' : 'COLLECTOR_GATEWAY';
+    const env = environment(svc);
+    const port = env[`${prefix}_PORT`];
+    if (env[`${prefix}_HOST`] !== '0.0.0.0') problems.push(`${name}: ${prefix}_HOST not 0.0.0.0`);
+    if (!port) {
+      problems.push(`${name}: ${prefix}_PORT is not set`);
+      continue;
+    }
+    if (!(svc.ports ?? []).some((p) => String(p).split(':').at(-1) === port)) {
+      problems.push(`${name}: no published port maps to ${port}`);
+    }
+    const probe = allStrings(svc.healthcheck?.test ?? []).join(' ');
+    if (probe && !probe.includes(`:${port}/health`)) {
+      problems.push(`${name}: the healthcheck does not probe port ${port}`);
+    }
+  }
+  const published = Object.values(compose.services).flatMap((s) =>
+    (s.ports ?? []).map((p) => String(p).split(':').slice(0, -1).join(':')),
+  );
+  for (const p of new Set(published)) {
+    if (published.filter((q) => q === p).length > 1) problems.push(`host port ${p} used twice`);
+  }
+  return problems;
+}
+
+/** Reads each app service's environment (image ENV first) with its process's real reader. */
+function readServices(compose: Compose, vars: Vars): void {
+  for (const [, svc, proc] of appServices(compose)) {
+    readConfig(proc.schema, { ...imageEnv(), ...resolvedEnv(svc, vars) });
+  }
+}
+
+// ---- the tests ----
+
+const compose = loadCompose();
+const vars = readEnvFile('.env.example');
+const copy = () => structuredClone(compose);
+
+describe('compose.yaml', () => {
+  it('runs the setup, both publisher APIs and the gateway from the image', () => {
+    const kinds = appServices(compose).map(([name, , p]) => `${name}:${p.kind}`);
+    expect(kinds.sort()).toEqual([
+      'gateway:gateway',
+      'pub1-api:publisher',
+      'pub2-api:publisher',
+      'setup:setup',
+    ]);
+  });
+
+  it('runs commands whose sources exist and are compiled to dist/', () => {
+    expect(commandProblems(compose)).toEqual([]);
+  });
+
+  it('sets only variables the process reads, and every one it requires', () => {
+    expect(envNameProblems(compose)).toEqual([]);
+    expect(requiredProblems(compose)).toEqual([]);
+  });
+
+  it('wires each publisher to its own logical-replication database and API', () => {
+    expect(topologyProblems(compose, vars)).toEqual([]);
+    expect(portProblems(compose)).toEqual([]);
+  });
+
+  it('gives no secret a literal value or a default', () => {
+    expect(secretProblems(compose)).toEqual([]);
+  });
+
+  it('interpolates only variables .env.example provides', () => {
+    expect(envExampleProblems(compose, vars)).toEqual([]);
+  });
+
+  it("passes the real config readers with .env.example's values in production", () => {
+    expect(imageEnv().NODE_ENV).toBe('production');
+    expect(() => readServices(compose, vars)).not.toThrow();
+  });
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = read('Dockerfile');
+  const stages = dockerfile.split(/^FROM\s/m).slice(1);
+
+  it('builds with npm ci and tsc, and ships production dependencies only', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+    for (const stage of stages) expect(stage).toMatch(/^node:20-bookworm-slim\b/);
+    expect(dockerfile).toMatch(/RUN npm ci\b/);
+    expect(dockerfile).toMatch(/npm run build\b/);
+    expect(dockerfile).toMatch(/npm prune --omit=dev\b/);
+  });
+
+  it('ships what the processes read at runtime (common/paths.ts) and runs as node', () => {
+    const runtime = stages.at(-1) ?? '';
+    for (const item of ['package.json', 'node_modules', 'sql', 'dist']) {
+      expect(runtime).toMatch(new RegExp(`^COPY --from=\\S+ /app/${item} `, 'm'));
+    }
+    expect(runtime).toMatch(/^WORKDIR \/app$/m);
+    expect(runtime).toMatch(/^USER node$/m);
+  });
+
+  it('keeps secrets and build output out of the build context', () => {
+    const ignored = read('.dockerignore').split('\n');
+    for (const entry of ['node_modules', 'dist', '.collector', '.git', '.env']) {
+      expect(ignored).toContain(entry);
+    }
+  });
+});
+
+describe('the compose checks catch mistakes', () => {
+  it('a variable no schema reads, or a missing required one', () => {
+    const c = copy();
+    const api = environment(c.services['pub1-api'] as Service);
+    api.COLLECTOR_PUBLISHER_HOSTNAME = api.COLLECTOR_PUBLISHER_HOST ?? '';
+    delete api.COLLECTOR_PUBLISHER_HOST;
+    (c.services['pub1-api'] as Service).environment = api;
+    expect(envNameProblems(c)).toEqual([
+      'pub1-api: COLLECTOR_PUBLISHER_HOSTNAME is not read by the publisher schema',
+    ]);
+
+    const gw = environment(c.services.gateway as Service);
+    delete gw.COLLECTOR_JWT_SECRET;
+    (c.services.gateway as Service).environment = gw;
+    expect(requiredProblems(c)).toEqual(['gateway: required COLLECTOR_JWT_SECRET is not set']);
+  });
+
+  it('a command that is not built', () => {
+    const c = copy();
+    (c.services['pub2-api'] as Service).command = ['node', 'dist/publisher-api/mian.js'];
+    expect(commandProblems(c).join('\n')).toMatch(/pub2-api: dist\/publisher-api\/mian\.js has no/);
+  });
+
+  it('a publisher without wal_level=logical, or an API on the wrong database', () => {
+    const c = copy();
+    const db = c.services['pub2-db'] as Service;
+    db.command = commandArgs(db).join(' ').replace('wal_level=logical', 'wal_level=replica');
+    const api = c.services['pub2-api'] as Service;
+    const env = environment(api);
+    env.COLLECTOR_PUBLISHER_DATABASE_URL = (env.COLLECTOR_PUBLISHER_DATABASE_URL ?? '').replace(
+      '@pub2-db:',
+      '@pub1-db:',
+    );
+    api.environment = env;
+    expect(topologyProblems(c, vars)).toEqual([
+      'pub2-db: publishers need -c wal_level=logical',
+      'pub2-api: its database must be pub2-db',
+    ]);
+  });
+
+  it('a literal secret, a secret with a default, or a variable .env.example lacks', () => {
+    const c = copy();
+    const db = c.services['pub1-db'] as Service;
+    db.environment = { ...environment(db), POSTGRES_PASSWORD: 'hunter2hunter2' };
+    const gw = c.services.gateway as Service;
+    gw.environment = {
+      ...environment(gw),
+      COLLECTOR_JWT_SECRET: `\${COLLECTOR_JWT_SECRET:-x}`,
+      COLLECTOR_SUBSCRIBER_DATABASE_URL: 'postgres://collector_gateway:pw123456789@subscriber-db/c',
+    };
+    // Problems name the variable, never its value.
+    expect(secretProblems(c).map((p) => p.replace(/ is not a .* interpolation$/, ''))).toEqual([
+      'pub1-db: POSTGRES_PASSWORD',
+      'gateway: the password in COLLECTOR_SUBSCRIBER_DATABASE_URL',
+      'gateway: COLLECTOR_JWT_SECRET',
+      'COLLECTOR_JWT_SECRET: a secret must have no default',
+    ]);
+
+    const { COLLECTOR_JWT_SECRET: _, ...fewer } = vars;
+    expect(envExampleProblems(compose, fewer)).toEqual([
+      'COLLECTOR_JWT_SECRET is interpolated but not in .env.example',
+    ]);
+  });
+
+  it('a placeholder the real reader rejects', () => {
+    expect(() => readServices(compose, { ...vars, COLLECTOR_JWT_SECRET: 'too-short' })).toThrow(
+      ConfigError,
+    );
+    expect(() =>
+      readServices(compose, { ...vars, COLLECTOR_REPLICATION_PASSWORD: 'short' }),
+    ).toThrow(/COLLECTOR_REPLICATION_PASSWORD: must be at least 12 characters/);
+  });
+});
