@@ -96,18 +96,7 @@ export function secret(
   description: string,
   minLength: number,
 ): Setting<string | undefined> {
-  return {
-    name,
-    description,
-    parse(raw, env) {
-      if (raw === undefined) {
-        if (isProduction(env)) throw new Invalid('is required when NODE_ENV=production');
-        return undefined;
-      }
-      if (raw.length < minLength) throw new Invalid(`must be at least ${minLength} characters`);
-      return raw;
-    },
-  };
+  return optionalPassword(name, description, minLength, { requiredInProduction: true });
 }
 
 export function int(
@@ -187,19 +176,24 @@ export function requiredSecret(
   });
 }
 
-/** An optional password: unset means "generate one". */
+/** An optional password (unset means "generate one"), with a minimum length when set. */
 export function optionalPassword(
   name: string,
   description: string,
   minLength: number,
+  opts: { requiredInProduction?: boolean } = {},
 ): Setting<string | undefined> {
   return {
     name,
     description,
-    parse(raw) {
-      if (raw !== undefined && raw.length < minLength) {
-        throw new Invalid(`must be at least ${minLength} characters`);
+    parse(raw, env) {
+      if (raw === undefined) {
+        if (opts.requiredInProduction && isProduction(env)) {
+          throw new Invalid('is required when NODE_ENV=production');
+        }
+        return undefined;
       }
+      if (raw.length < minLength) throw new Invalid(`must be at least ${minLength} characters`);
       return raw;
     },
   };

@@ -5,7 +5,7 @@
  * The cursor keeps `created_at` as integer microseconds since the epoch: a JS Date has only
  * milliseconds, and rounding would skip or repeat rows that share a millisecond.
  */
-import { type RawBuilder, sql } from 'kysely';
+import { type RawBuilder, type SelectQueryBuilder, sql } from 'kysely';
 import { badInput } from './errors.js';
 
 export interface Cursor {
@@ -76,12 +76,12 @@ export interface Page<T> {
 /**
  * Turns `first + 1` fetched rows into a page: the extra row only tells whether there is a next one.
  */
-export function toPage<T extends { id: string; cursor_micros: string }>(
-  fetched: T[],
+export function toPage<T extends { id: string }>(
+  fetched: Array<T & { cursor_micros: string }>,
   first: number,
-): Page<Omit<T, 'cursor_micros'>> {
+): Page<T> {
   const rows = fetched.slice(0, first).map(({ cursor_micros, ...rest }) => ({
-    ...rest,
+    ...(rest as unknown as T),
     cursor: encodeCursor({ micros: cursor_micros, id: rest.id }),
   }));
   return {
@@ -89,4 +89,23 @@ export function toPage<T extends { id: string; cursor_micros: string }>(
     hasNextPage: fetched.length > first,
     endCursor: rows.length > 0 ? (rows[rows.length - 1]?.cursor ?? null) : null,
   };
+}
+
+/**
+ * Runs `qb` (a select from a table with `created_at` and `id`) as one newest-first page: one
+ * statement, fetching `first + 1` rows to learn whether a next page exists.
+ */
+export async function fetchPage<DB, TB extends keyof DB, O extends { id: string }>(
+  qb: SelectQueryBuilder<DB, TB, O>,
+  page: PageArgs,
+): Promise<Page<O>> {
+  let q = qb
+    .select(cursorMicros.as('cursor_micros'))
+    .orderBy(sql`created_at`, 'desc')
+    .orderBy(sql`id`, 'desc')
+    .limit(page.first + 1);
+  if (page.after) q = q.where(afterCursor(page.after));
+  // Kysely cannot see through the generic selection; the rows are O plus cursor_micros.
+  const rows = (await q.execute()) as unknown as Array<O & { cursor_micros: string }>;
+  return toPage(rows, page.first);
 }

@@ -8,14 +8,7 @@
  */
 import { sql } from 'kysely';
 import { badInput, notFound } from '../common/errors.js';
-import {
-  afterCursor,
-  cursorMicros,
-  isUuid,
-  type Page,
-  type PageArgs,
-  toPage,
-} from '../common/keyset.js';
+import { fetchPage, isUuid, type Page, type PageArgs } from '../common/keyset.js';
 import type { PublisherDb } from './db.js';
 
 /** A datum as stored, with its JSON kept as PostgreSQL's text form. */
@@ -70,14 +63,7 @@ export async function getDatum(db: PublisherDb, id: string): Promise<StoredDatum
 }
 
 export async function listData(db: PublisherDb, page: PageArgs): Promise<Page<StoredDatum>> {
-  let q = db
-    .selectFrom('data')
-    .select([...COLUMNS, cursorMicros.as('cursor_micros')])
-    .orderBy('created_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(page.first + 1);
-  if (page.after) q = q.where(afterCursor(page.after));
-  return toPage(await q.execute(), page.first);
+  return fetchPage(db.selectFrom('data').select(COLUMNS), page);
 }
 
 export async function databaseReachable(db: PublisherDb): Promise<boolean> {

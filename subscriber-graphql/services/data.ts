@@ -1,11 +1,5 @@
 /** Reads of the aggregated, replicated data. */
-import {
-  afterCursor,
-  cursorMicros,
-  type Page,
-  type PageArgs,
-  toPage,
-} from '../../common/keyset.js';
+import { fetchPage, type Page, type PageArgs } from '../../common/keyset.js';
 import type { SubscriberDb } from '../db.js';
 
 export interface DatumRow {
@@ -26,14 +20,7 @@ const COLUMNS = [
 
 /** Newest first, by `(created_at, id)`. */
 export async function listData(db: SubscriberDb, page: PageArgs): Promise<Page<DatumRow>> {
-  let q = db
-    .selectFrom('data')
-    .select([...COLUMNS, cursorMicros.as('cursor_micros')])
-    .orderBy('created_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(page.first + 1);
-  if (page.after) q = q.where(afterCursor(page.after));
-  return toPage(await q.execute(), page.first);
+  return fetchPage(db.selectFrom('data').select(COLUMNS), page);
 }
 
 /** Data by id, in one statement (for a batch loader). */
