@@ -6,11 +6,12 @@ export interface RunningService {
 }
 
 /**
- * Calls `fn` once on the first SIGINT or SIGTERM; a second signal exits at once.
+ * Calls `fn` once on the first SIGINT, SIGTERM or SIGHUP; a second signal exits at once.
  */
 export function onShutdown(fn: (signal: string) => Promise<void>): void {
   let stopping = false;
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  // SIGHUP too: a closed terminal must not leave the PostgreSQL servers (own process group) running.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
       if (stopping) {
         process.exit(130);
