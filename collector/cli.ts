@@ -16,14 +16,16 @@ import { projectRoot } from '../common/paths.js';
 import { onShutdown } from '../common/service.js';
 import type { SubscriberDB } from '../subscriber-graphql/db.js';
 import { createUser, setPassword } from '../subscriber-graphql/services/users.js';
+import { killAllNow } from './cluster.js';
 import { readLocalConfig, readSetupConfig } from './config.js';
 import {
   AlreadyRunningError,
   type LocalCollector,
   readSecrets,
+  StartAborted,
   startLocalCollector,
 } from './local.js';
-import { generatePassword, setup } from './setup.js';
+import { ensureAdmin, generatePassword, setup } from './setup.js';
 
 const HELP = `collector: aggregate many PostgreSQL publishers into one subscriber, served by GraphQL.
 
@@ -80,8 +82,8 @@ const USER_HELP = `Usage: collector user create <username> [options]
 
 Options:
   --database-url <url>   subscriber database URL of a role that may write app_user
-                         (default: COLLECTOR_SUBSCRIBER_ADMIN_URL, else the local collector's
-                         subscriber under COLLECTOR_DATA_DIR, default .collector)
+                         (default: COLLECTOR_SUBSCRIBER_ADMIN_URL, else the running local
+                         collector's subscriber: COLLECTOR_DATA_DIR, COLLECTOR_PG_PORT_BASE)
   --password-stdin       read the password from standard input (otherwise one is generated
                          and printed)
 `;
@@ -144,45 +146,55 @@ async function start(): Promise<void> {
   const began = performance.now();
   const log = (m: string) => console.log(`  ${m}`);
   console.log('Starting The Collector...');
-  let collector: LocalCollector;
-  try {
-    collector = await startLocalCollector({
-      dataDir: cfg.dataDir,
-      publishers: cfg.publishers,
-      pgPorts: {
-        subscriber: cfg.pgPortBase,
-        publishers: Array.from({ length: cfg.publishers }, (_, i) => cfg.pgPortBase + i + 1),
-      },
-      httpPorts: {
-        gateway: cfg.gatewayPort,
-        publishers: Array.from({ length: cfg.publishers }, (_, i) => cfg.publisherPortBase + i + 1),
-      },
-      adminPassword: cfg.adminPassword,
-      jwtSecret: cfg.jwtSecret,
-      bodyLimit: cfg.bodyLimit,
-      logLevel: cfg.logLevel,
-      progress: log,
-    });
-  } catch (e) {
-    if (e instanceof AlreadyRunningError) fail(e.message, 3);
-    throw e;
-  }
-  console.log(banner(collector, (performance.now() - began) / 1000));
 
-  let stopping = false;
+  // Signal handlers first: a Ctrl-C while clusters are still starting must stop them too.
+  const abort = new AbortController();
+  let collector: LocalCollector | undefined;
+  let starting: Promise<LocalCollector> | undefined;
   const stop = async (why: string) => {
-    if (stopping) return;
-    stopping = true;
     console.log(`\n${why}: stopping the servers and PostgreSQL...`);
-    await collector.stop();
+    if (collector) {
+      await collector.stop();
+    } else {
+      abort.abort();
+      await starting?.catch(() => {});
+    }
     console.log('Stopped. Data is kept; npm start resumes where it left off.');
   };
-  onShutdown((signal) => stop(signal));
-  // Even on a crash, leave no postgres process behind.
+  // A second signal, an uncaught error or any exit: immediate shutdown of our postmasters.
+  onShutdown(stop, killAllNow);
+  process.on('exit', killAllNow);
   process.on('uncaughtException', (e) => {
     console.error(e);
     void stop('uncaught error').finally(() => process.exit(1));
   });
+
+  starting = startLocalCollector({
+    dataDir: cfg.dataDir,
+    publishers: cfg.publishers,
+    pgPorts: {
+      subscriber: cfg.pgPortBase,
+      publishers: Array.from({ length: cfg.publishers }, (_, i) => cfg.pgPortBase + i + 1),
+    },
+    httpPorts: {
+      gateway: cfg.gatewayPort,
+      publishers: Array.from({ length: cfg.publishers }, (_, i) => cfg.publisherPortBase + i + 1),
+    },
+    adminPassword: cfg.adminPassword,
+    jwtSecret: cfg.jwtSecret,
+    bodyLimit: cfg.bodyLimit,
+    logLevel: cfg.logLevel,
+    progress: log,
+    signal: abort.signal,
+  });
+  try {
+    collector = await starting;
+  } catch (e) {
+    if (e instanceof StartAborted) return; // the signal handler reports and exits
+    if (e instanceof AlreadyRunningError) fail(e.message, 3);
+    throw e;
+  }
+  console.log(banner(collector, (performance.now() - began) / 1000));
 }
 
 async function userCommand(args: string[]): Promise<void> {
@@ -194,15 +206,20 @@ async function userCommand(args: string[]): Promise<void> {
   if (action !== 'create' && action !== 'set-password')
     fail(`unknown user command "${action}"\n${USER_HELP}`, 2);
   if (!username || username.startsWith('-')) fail(`missing <username>\n${USER_HELP}`, 2);
-  let url = process.env.COLLECTOR_SUBSCRIBER_ADMIN_URL;
+  let url = process.env.COLLECTOR_SUBSCRIBER_ADMIN_URL || undefined;
   let fromStdin = false;
+  let local = false;
   for (let i = 0; i < rest.length; i++) {
-    if (rest[i] === '--database-url') url = rest[++i];
-    else if (rest[i] === '--password-stdin') fromStdin = true;
+    if (rest[i] === '--database-url') {
+      url = rest[++i];
+      if (!url || url.startsWith('-')) fail(`--database-url needs a value\n${USER_HELP}`, 2);
+    } else if (rest[i] === '--password-stdin') fromStdin = true;
     else fail(`unknown option "${rest[i]}"\n${USER_HELP}`, 2);
   }
   if (!url) {
-    const dataDir = path.resolve(process.env.COLLECTOR_DATA_DIR ?? '.collector');
+    // The local collector of npm start: same settings, read and checked the same way.
+    const cfg = readLocalConfig();
+    const dataDir = path.resolve(cfg.dataDir);
     const secrets = await readSecrets(dataDir);
     if (!secrets) {
       fail(
@@ -210,14 +227,19 @@ async function userCommand(args: string[]): Promise<void> {
         2,
       );
     }
-    const port = Number(process.env.COLLECTOR_PG_PORT_BASE ?? 54320);
-    url = `postgres://postgres:${encodeURIComponent(secrets.superuserPassword)}@127.0.0.1:${port}/collector`;
+    url = `postgres://postgres:${encodeURIComponent(secrets.superuserPassword)}@127.0.0.1:${cfg.pgPortBase}/collector`;
+    local = true;
   }
   const password = fromStdin ? await readStdin() : generatePassword();
   const db = createKysely<SubscriberDB>(url, { max: 1, applicationName: 'collector-cli' });
   try {
     if (action === 'create') await createUser(db, username, password);
     else await setPassword(db, username, password);
+  } catch (e) {
+    if (local && (e as { code?: string }).code === 'ECONNREFUSED') {
+      fail("cannot reach the local collector's subscriber: start it first (npm start)", 1);
+    }
+    throw e;
   } finally {
     await db.destroy();
   }
@@ -229,7 +251,7 @@ async function userCommand(args: string[]): Promise<void> {
 
 async function setupCommand(): Promise<void> {
   const cfg = readSetupConfig();
-  const result = await setup({
+  await setup({
     subscriberAdminUrl: cfg.subscriberAdminUrl,
     publishers: cfg.publishers.map((p) => ({ name: p.name, adminUrl: p.url })),
     passwords: {
@@ -237,14 +259,10 @@ async function setupCommand(): Promise<void> {
       replicator: cfg.replicationPassword,
       gateway: cfg.gatewayPassword,
     },
-    adminPassword: cfg.adminPassword,
     progress: (m) => console.log(m),
   });
-  if (result.generatedAdminPassword) {
-    console.log(
-      `User "admin" created with password: ${result.generatedAdminPassword} (shown once)`,
-    );
-  }
+  const generated = await ensureAdmin(cfg.subscriberAdminUrl, cfg.adminPassword);
+  if (generated) console.log(`User "admin" created with password: ${generated} (shown once)`);
   console.log('Setup complete.');
 }
 

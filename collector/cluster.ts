@@ -89,9 +89,43 @@ const SERVER_SETTINGS = [
   'max_sync_workers_per_subscription=4',
   'max_replication_slots=32',
   'max_wal_senders=32',
+  // PostgreSQL 18: replication origins (one per subscription, plus one per table sync worker)
+  // have their own limit, 10 by default, no longer max_replication_slots.
+  'max_active_replication_origins=32',
   // A stopped publisher is retried every second instead of every five.
   'wal_retrieve_retry_interval=1s',
 ];
+
+/** Clusters whose postmaster is our child right now (for an emergency stop). */
+const running = new Set<Cluster>();
+
+/**
+ * Immediate shutdown (SIGQUIT) of every postmaster this process runs. Synchronous, so it can run
+ * in an 'exit' handler or on a second Ctrl-C: nothing is left behind even when there is no time
+ * for a clean stop (the next start then runs crash recovery, losing nothing committed).
+ */
+export function killAllNow(): void {
+  for (const c of running) c.killNow();
+}
+
+/**
+ * When we run as root, PostgreSQL runs as the `postgres` user, which must be able to reach `dir`
+ * (every parent directory traversable). A checkout under /root (mode 0700) is not: say so clearly
+ * instead of letting initdb fail obscurely.
+ */
+export async function assertPostgresCanReach(dir: string): Promise<void> {
+  const ids = await runAs();
+  if (ids.uid === undefined) return;
+  try {
+    await execFile('sh', ['-c', 'cd "$1"', 'sh', dir], { uid: ids.uid, gid: ids.gid });
+  } catch {
+    throw new Error(
+      `PostgreSQL runs as the system user "postgres" (we are root), and it cannot reach ${dir}: ` +
+        'a parent directory is not traversable (for example /root, mode 0700). Set ' +
+        'COLLECTOR_DATA_DIR to a directory it can reach, such as /var/tmp/collector.',
+    );
+  }
+}
 
 export class Cluster {
   private child?: ChildProcess;
@@ -179,8 +213,12 @@ export class Cluster {
     });
     await log.close();
     this.child = child;
+    running.add(this);
     const exited = new Promise<number | null>((resolve) =>
-      child.once('exit', (code) => resolve(code)),
+      child.once('exit', (code) => {
+        running.delete(this);
+        resolve(code);
+      }),
     );
     this.exited = exited;
     try {
@@ -189,10 +227,16 @@ export class Cluster {
         exited.then((code) => {
           throw new Error(`PostgreSQL for ${this.options.name} exited during start (code ${code})`);
         }),
+        new Promise<never>((_, reject) =>
+          child.once('error', (e) =>
+            reject(new Error(`Cannot run PostgreSQL for ${this.options.name}: ${e.message}`)),
+          ),
+        ),
       ]);
     } catch (e) {
-      if (child.exitCode === null) child.kill('SIGKILL');
+      if (child.exitCode === null && child.pid !== undefined) child.kill('SIGKILL');
       this.child = undefined;
+      running.delete(this);
       const tail = await this.logTail();
       const hint = /Address already in use/.test(tail)
         ? `\nPort ${this.options.port} is in use by another program: set COLLECTOR_PG_PORT_BASE to move the embedded clusters.`
@@ -240,12 +284,17 @@ export class Cluster {
     }
   }
 
-  /** Fast shutdown (open sessions are ended, then a clean checkpoint). Safe to call twice. */
-  async stop(): Promise<void> {
+  /**
+   * Fast shutdown (open sessions are ended, then a clean checkpoint), escalated to an immediate
+   * shutdown if it takes longer than `timeoutMs`. Safe to call twice.
+   */
+  async stop(timeoutMs = 30_000): Promise<void> {
     const child = this.child;
     if (child && child.exitCode === null && child.signalCode === null) {
       child.kill('SIGINT');
+      const timer = setTimeout(() => child.kill('SIGQUIT'), timeoutMs);
       await this.exited;
+      clearTimeout(timer);
       this.child = undefined;
       return;
     }
@@ -258,6 +307,12 @@ export class Cluster {
       await runAs(),
       `stopping PostgreSQL for ${this.options.name}`,
     );
+  }
+
+  /** Immediate shutdown, synchronously signalled (see killAllNow). */
+  killNow(): void {
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGQUIT');
   }
 
   /** The postmaster's PID while this object runs it. */

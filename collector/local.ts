@@ -5,15 +5,16 @@
  * replication state.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { LogLevel } from '../common/env.js';
 import { portIsFree } from '../common/ports.js';
 import type { RunningService } from '../common/service.js';
 import { startPublisherApi } from '../publisher-api/start.js';
 import { startGateway } from '../subscriber-graphql/start.js';
-import { Cluster, isAlive } from './cluster.js';
-import { generatePassword, type RolePasswords, setup } from './setup.js';
+import { assertPostgresCanReach, Cluster, isAlive } from './cluster.js';
+import { ensureAdmin, generatePassword, type RolePasswords, setup } from './setup.js';
 
 export const DATABASE = 'collector';
 
@@ -29,6 +30,8 @@ export interface LocalOptions {
   bodyLimit: number;
   logLevel: LogLevel;
   progress?: (message: string) => void;
+  /** Aborting stops whatever has started so far, and the start rejects with StartAborted. */
+  signal?: AbortSignal;
 }
 
 export interface LocalPublisher {
@@ -61,21 +64,41 @@ export interface LocalSecrets {
 }
 
 export class AlreadyRunningError extends Error {}
+export class StartAborted extends Error {}
 
 export const secretsFile = (dataDir: string) => path.join(dataDir, 'secrets.json');
 const lockFile = (dataDir: string) => path.join(dataDir, 'collector.pid');
 
 export async function readSecrets(dataDir: string): Promise<LocalSecrets | undefined> {
+  const file = secretsFile(dataDir);
+  let text: string;
   try {
-    return JSON.parse(await readFile(secretsFile(dataDir), 'utf8')) as LocalSecrets;
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`Cannot read ${file}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as LocalSecrets;
   } catch {
-    return undefined;
+    throw new Error(
+      `${file} is not valid JSON. Restore it from a backup; without it the local clusters' ` +
+        `passwords are lost (deleting ${dataDir} starts over, and deletes all local data).`,
+    );
   }
 }
 
-async function loadOrCreateSecrets(dataDir: string): Promise<LocalSecrets> {
+async function loadOrCreateSecrets(dataDir: string, clusterDirs: string[]): Promise<LocalSecrets> {
   const existing = await readSecrets(dataDir);
   if (existing) return existing;
+  const initialised = clusterDirs.filter((d) => existsSync(path.join(d, 'PG_VERSION')));
+  if (initialised.length > 0) {
+    throw new Error(
+      `${secretsFile(dataDir)} is missing, but ${initialised.join(', ')} hold(s) clusters ` +
+        `created with its passwords. Restore the file, or delete ${dataDir} to start over ` +
+        '(this deletes all local data).',
+    );
+  }
   const secrets: LocalSecrets = {
     superuserPassword: generatePassword(),
     roles: {
@@ -85,15 +108,27 @@ async function loadOrCreateSecrets(dataDir: string): Promise<LocalSecrets> {
     },
     jwtSecret: randomBytes(32).toString('base64url'),
   };
-  await writeFile(secretsFile(dataDir), `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
+  // Written whole or not at all: a torn file would lose the clusters' passwords.
+  const tmp = `${secretsFile(dataDir)}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
+  await rename(tmp, secretsFile(dataDir));
   return secrets;
 }
 
 /** The launcher's PID in `<dataDir>/collector.pid`; a live one means another start owns the dir. */
 async function takeLock(dataDir: string): Promise<void> {
   const file = lockFile(dataDir);
-  try {
-    const pid = Number((await readFile(file, 'utf8')).trim());
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      // 'wx': created only if absent, so two starts racing cannot both take it.
+      const handle = await open(file, 'wx');
+      await handle.writeFile(`${process.pid}\n`);
+      await handle.close();
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
     if (pid && pid !== process.pid && isAlive(pid)) {
       throw new AlreadyRunningError(
         `The Collector is already running from ${dataDir} (process ${pid}). ` +
@@ -101,10 +136,10 @@ async function takeLock(dataDir: string): Promise<void> {
           'and the COLLECTOR_*_PORT variables to run a second one.',
       );
     }
-  } catch (e) {
-    if (e instanceof AlreadyRunningError) throw e;
+    // Left by a start that was killed: take it over.
+    await rm(file, { force: true });
   }
-  await writeFile(file, `${process.pid}\n`);
+  throw new Error(`Cannot take the lock ${file}`);
 }
 
 async function checkPorts(wanted: Array<{ port: number; what: string }>): Promise<void> {
@@ -121,6 +156,12 @@ async function checkPorts(wanted: Array<{ port: number; what: string }>): Promis
   }
 }
 
+/** Rejects with the first failure, but only once every promise has settled. */
+async function allSettledOrThrow(promises: Array<Promise<unknown>>): Promise<void> {
+  const failed = (await Promise.allSettled(promises)).find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+}
+
 function databaseUrl(user: string, password: string, port: number): string {
   return `postgres://${user}:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE}`;
 }
@@ -131,19 +172,31 @@ export async function startLocalCollector(opts: LocalOptions): Promise<LocalColl
   // 0755: the postgres system user (when we run as root) must reach its data directories.
   await mkdir(dataDir, { recursive: true });
   await chmod(dataDir, 0o755);
+  await assertPostgresCanReach(dataDir);
   await takeLock(dataDir);
 
   const services: RunningService[] = [];
   const clusters: Cluster[] = [];
   const stopAll = async () => {
-    for (const s of services.splice(0).reverse()) await s.stop().catch(() => {});
-    await Promise.all(clusters.map((c) => c.stop()));
-    await rm(lockFile(dataDir), { force: true });
+    try {
+      for (const s of services.splice(0).reverse()) {
+        await s.stop().catch((e) => say(`while stopping a server: ${(e as Error).message}`));
+      }
+      await allSettledOrThrow(clusters.map((c) => c.stop()));
+    } finally {
+      await rm(lockFile(dataDir), { force: true });
+    }
+  };
+  const checkpoint = () => {
+    if (opts.signal?.aborted) throw new StartAborted('Start interrupted');
   };
 
   try {
-    const secrets = await loadOrCreateSecrets(dataDir);
     const names = Array.from({ length: opts.publishers }, (_, i) => `pub${i + 1}`);
+    const secrets = await loadOrCreateSecrets(dataDir, [
+      path.join(dataDir, 'subscriber'),
+      ...names.map((n) => path.join(dataDir, n)),
+    ]);
     const subscriberCluster = new Cluster({
       name: 'subscriber',
       dataDir: path.join(dataDir, 'subscriber'),
@@ -176,21 +229,25 @@ export async function startLocalCollector(opts: LocalOptions): Promise<LocalColl
       ...names.map((n, i) => ({ port: opts.httpPorts.publishers[i] ?? 0, what: `${n} REST API` })),
       ...all.map((c) => ({ port: c.options.port, what: `PostgreSQL ${c.options.name}` })),
     ]);
+    checkpoint();
 
     const fresh = all.filter((c) => !c.isInitialised()).length;
     if (fresh > 0) say(`creating ${fresh} PostgreSQL cluster(s) under ${dataDir} (initdb)`);
-    await Promise.all(all.map((c) => c.initialise()));
+    await allSettledOrThrow(all.map((c) => c.initialise()));
+    checkpoint();
     clusters.push(...all);
-    await Promise.all(all.map((c) => c.start()));
+    // Settled, not Promise.all: a failed start must not leave a sibling starting after stopAll.
+    await allSettledOrThrow(all.map((c) => c.start()));
     say(`PostgreSQL 18 running: subscriber and ${names.length} publisher(s)`);
+    checkpoint();
 
-    const { generatedAdminPassword } = await setup({
+    await setup({
       subscriberAdminUrl: subscriberCluster.adminUrl,
       publishers: publisherClusters.map((c) => ({ name: c.options.name, adminUrl: c.adminUrl })),
       passwords: secrets.roles,
-      adminPassword: opts.adminPassword,
       progress: say,
     });
+    checkpoint();
 
     const jwtSecret = opts.jwtSecret ?? secrets.jwtSecret;
     const publishers: LocalPublisher[] = [];
@@ -222,22 +279,29 @@ export async function startLocalCollector(opts: LocalOptions): Promise<LocalColl
       secrets.roles.gateway,
       subscriberCluster.options.port,
     );
-    const gateway = await startGateway({
-      databaseUrl: subscriberGatewayUrl,
-      host: '127.0.0.1',
-      port: opts.httpPorts.gateway,
-      jwtSecret,
-      jwtTtlSeconds: 8 * 3600,
-      bodyLimit: opts.bodyLimit,
-      logLevel: opts.logLevel,
-      production: false,
-    });
-    services.push(gateway);
+    services.push(
+      await startGateway({
+        databaseUrl: subscriberGatewayUrl,
+        host: '127.0.0.1',
+        port: opts.httpPorts.gateway,
+        jwtSecret,
+        jwtTtlSeconds: 8 * 3600,
+        bodyLimit: opts.bodyLimit,
+        logLevel: opts.logLevel,
+        production: false,
+      }),
+    );
+    checkpoint();
+    // Last, so that a generated password is only made once nothing else can fail.
+    const generatedAdminPassword = await ensureAdmin(
+      subscriberCluster.adminUrl,
+      opts.adminPassword,
+    );
 
     return {
       dataDir,
       publishers,
-      gatewayUrl: gateway.url,
+      gatewayUrl: (services[services.length - 1] as RunningService).url,
       subscriberAdminUrl: subscriberCluster.adminUrl,
       subscriberGatewayUrl,
       subscriberCluster,
@@ -246,7 +310,9 @@ export async function startLocalCollector(opts: LocalOptions): Promise<LocalColl
       stop: stopAll,
     };
   } catch (e) {
-    await stopAll();
+    await stopAll().catch((err) =>
+      say(`while stopping after a failed start: ${(err as Error).message}`),
+    );
     throw e;
   }
 }

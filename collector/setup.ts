@@ -5,7 +5,7 @@
  * nothing but passwords and connection strings that changed. Used by `npm start` (embedded
  * clusters) and by `collector setup` (compose.yaml's one-shot service, real hosts).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
 import { createKysely } from '../common/db.js';
@@ -36,14 +36,7 @@ export interface SetupOptions {
   subscriberAdminUrl: string;
   publishers: PublisherTarget[];
   passwords: RolePasswords;
-  /** Password for the `admin` user: set if given; generated (and returned) if the user is new. */
-  adminPassword?: string;
   progress?: (message: string) => void;
-}
-
-export interface SetupResult {
-  /** Set when `admin` was created with a generated password: show it once. */
-  generatedAdminPassword?: string;
 }
 
 export const PUBLISHER_NAME_RE = /^[a-z][a-z0-9_]{0,39}$/;
@@ -64,20 +57,33 @@ function conninfoValue(v: string): string {
 
 export function replicationConninfo(p: PublisherTarget, password: string): string {
   const url = new URL(p.adminUrl);
-  const parts = {
-    host: p.replicationHost ?? url.hostname,
+  const parts: Record<string, string> = {
+    // URL hosts keep IPv6 brackets ([::1]); libpq wants them bare.
+    host: p.replicationHost ?? url.hostname.replace(/^\[(.*)\]$/, '$1'),
     port: String(p.replicationPort ?? (url.port || 5432)),
     dbname: decodeURIComponent(url.pathname.replace(/^\//, '')) || 'postgres',
     user: 'collector_replicator',
     password,
   };
+  // TLS settings of the admin URL (sslmode=require, sslrootcert=…) apply to replication too.
+  for (const [key, value] of url.searchParams) if (key.startsWith('ssl')) parts[key] = value;
   return Object.entries(parts)
     .map(([k, v]) => `${k}=${conninfoValue(v)}`)
     .join(' ');
 }
 
+/**
+ * Setup's sessions never log statements, not even failing ones: ALTER SUBSCRIPTION … CONNECTION
+ * carries the replication password. (These settings need a superuser, as CREATE SUBSCRIPTION does.)
+ */
+const NO_STATEMENT_LOGGING = '-c log_statement=none -c log_min_error_statement=panic';
+
 async function withDb<DB, T>(url: string, fn: (db: Kysely<DB>) => Promise<T>): Promise<T> {
-  const db = createKysely<DB>(url, { max: 2, applicationName: 'collector-setup' });
+  const db = createKysely<DB>(url, {
+    max: 2,
+    applicationName: 'collector-setup',
+    options: NO_STATEMENT_LOGGING,
+  });
   try {
     return await fn(db);
   } finally {
@@ -85,10 +91,23 @@ async function withDb<DB, T>(url: string, fn: (db: Kysely<DB>) => Promise<T>): P
   }
 }
 
+/**
+ * The SCRAM-SHA-256 verifier PostgreSQL would store for `password` (RFC 5802 / RFC 7677): the
+ * server gets only this, never the password itself.
+ */
+export function scramVerifier(password: string, salt = randomBytes(16), iterations = 4096): string {
+  const salted = pbkdf2Sync(password.normalize('NFKC'), salt, iterations, 32, 'sha256');
+  const hmac = (key: Buffer, text: string) => createHmac('sha256', key).update(text).digest();
+  const storedKey = createHash('sha256').update(hmac(salted, 'Client Key')).digest();
+  const serverKey = hmac(salted, 'Server Key');
+  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}
+
 async function setRolePassword(db: Kysely<unknown>, role: string, password: string) {
+  const verifier = scramVerifier(password);
   await sql
     .raw(
-      `ALTER ROLE ${pg.escapeIdentifier(role)} WITH LOGIN PASSWORD ${pg.escapeLiteral(password)}`,
+      `ALTER ROLE ${pg.escapeIdentifier(role)} WITH LOGIN PASSWORD ${pg.escapeLiteral(verifier)}`,
     )
     .execute(db);
 }
@@ -153,7 +172,7 @@ async function ensureSubscription(
   return changed ? 'updated' : 'unchanged';
 }
 
-export async function setup(opts: SetupOptions): Promise<SetupResult> {
+export async function setup(opts: SetupOptions): Promise<void> {
   const say = opts.progress ?? (() => {});
   const names = new Set<string>();
   for (const p of opts.publishers) {
@@ -169,22 +188,33 @@ export async function setup(opts: SetupOptions): Promise<SetupResult> {
   await Promise.all(opts.publishers.map((p) => setupPublisher(p, opts.passwords)));
   say(`schema, roles and publication ready on ${opts.publishers.length} publisher(s)`);
 
-  return withDb<SubscriberDB, SetupResult>(opts.subscriberAdminUrl, async (db) => {
-    await migrate(db as Kysely<unknown>, 'subscriber');
-    await setRolePassword(db as Kysely<unknown>, 'collector_gateway', opts.passwords.gateway);
+  await withDb(opts.subscriberAdminUrl, async (db) => {
+    await migrate(db, 'subscriber');
+    await setRolePassword(db, 'collector_gateway', opts.passwords.gateway);
     for (const p of opts.publishers) {
-      const outcome = await ensureSubscription(db as Kysely<unknown>, p, opts.passwords.replicator);
+      const outcome = await ensureSubscription(db, p, opts.passwords.replicator);
       say(`subscription ${subscriptionName(p.name)} → ${p.name}: ${outcome}`);
     }
-    const result: SetupResult = {};
-    if (!(await userExists(db, 'admin'))) {
-      const password = opts.adminPassword ?? generatePassword();
-      await createUser(db, 'admin', password);
-      if (!opts.adminPassword) result.generatedAdminPassword = password;
-      say('user admin created');
-    } else if (opts.adminPassword) {
-      await setPassword(db, 'admin', opts.adminPassword);
+  });
+}
+
+/**
+ * Makes sure the gateway user `admin` exists. With a password, sets it (so setting
+ * COLLECTOR_ADMIN_PASSWORD resets it); without one, creates the user with a generated password
+ * and returns it, to be shown once. Run it last, once everything else is up, so that a generated
+ * password is never lost to a later failure.
+ */
+export async function ensureAdmin(
+  subscriberAdminUrl: string,
+  password?: string,
+): Promise<string | undefined> {
+  return withDb<SubscriberDB, string | undefined>(subscriberAdminUrl, async (db) => {
+    if (await userExists(db, 'admin')) {
+      if (password) await setPassword(db, 'admin', password);
+      return undefined;
     }
-    return result;
+    const chosen = password ?? generatePassword();
+    await createUser(db, 'admin', chosen);
+    return password ? undefined : chosen;
   });
 }

@@ -164,16 +164,25 @@ export function logLevel(): Setting<LogLevel> {
   return oneOf('COLLECTOR_LOG_LEVEL', 'server log level', LOG_LEVELS, 'info');
 }
 
+/** Length and placeholder checks shared by every secret setting. */
+function checkSecret(raw: string, minLength: number): string {
+  if (raw.length < minLength) throw new Invalid(`must be at least ${minLength} characters`);
+  // The placeholders of .env.example are public: copying the file unchanged must not run.
+  if (/replace-me/i.test(raw)) {
+    throw new Invalid(
+      'is still the placeholder from .env.example: generate one (openssl rand -hex 32)',
+    );
+  }
+  return raw;
+}
+
 /** A secret that is always required (deployment passwords), with a minimum length. */
 export function requiredSecret(
   name: string,
   description: string,
   minLength: number,
 ): Setting<string> {
-  return setting(name, description, {}, (raw) => {
-    if (raw.length < minLength) throw new Invalid(`must be at least ${minLength} characters`);
-    return raw;
-  });
+  return setting(name, description, {}, (raw) => checkSecret(raw, minLength));
 }
 
 /** An optional password (unset means "generate one"), with a minimum length when set. */
@@ -193,8 +202,7 @@ export function optionalPassword(
         }
         return undefined;
       }
-      if (raw.length < minLength) throw new Invalid(`must be at least ${minLength} characters`);
-      return raw;
+      return checkSecret(raw, minLength);
     },
   };
 }

@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'CONFLICT'
   | 'PAYLOAD_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'TOO_MANY_REQUESTS'
   | 'SERVICE_UNAVAILABLE'
   | 'INTERNAL_SERVER_ERROR';
 
@@ -23,6 +24,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  TOO_MANY_REQUESTS: 429,
   SERVICE_UNAVAILABLE: 503,
   INTERNAL_SERVER_ERROR: 500,
 };
@@ -61,7 +63,29 @@ function isPgError(e: unknown): e is PgError {
 }
 
 /** Connection-level failures: the database is down or unreachable, not the caller's fault. */
-const UNAVAILABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND']);
+const UNAVAILABLE_NODE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'EPIPE',
+]);
+// node-postgres reports these without a code: pool timeouts and connections cut mid-query.
+const UNAVAILABLE_MESSAGES =
+  /timeout exceeded when trying to connect|Connection terminated|connection timeout|Client has encountered a connection error/i;
+
+const unavailable = () =>
+  new AppError('SERVICE_UNAVAILABLE', 'The database is unavailable; try again shortly');
+
+/** Foreign keys whose violation means something more precise than "row not found". */
+const CONSTRAINT_ERRORS: Record<string, () => AppError> = {
+  // A valid token for a user deleted since it was issued.
+  annotation_author_fkey: () =>
+    unauthenticated('Your user no longer exists: log in again as an existing user.'),
+  annotation_data_id_fkey: () =>
+    notFound('No such datum. If it was just stored on a publisher, retry in a moment.'),
+};
 
 /**
  * Maps anything thrown below a service to an `AppError`, or returns undefined for a real bug (the
@@ -71,21 +95,23 @@ export function toAppError(e: unknown): AppError | undefined {
   if (e instanceof AppError) return e;
   if (isPgError(e)) {
     const code = e.code ?? '';
-    // 23503 foreign_key_violation: an annotation for a datum that is not (yet) here.
-    if (code === '23503')
-      return notFound(`Referenced row does not exist: ${e.detail ?? e.message}`);
-    if (code === '23505') return new AppError('CONFLICT', e.detail ?? e.message);
+    const byConstraint = e.constraint ? CONSTRAINT_ERRORS[e.constraint] : undefined;
+    if (byConstraint) return byConstraint();
+    if (code === '23503') return notFound('A referenced row does not exist');
+    if (code === '23505') return new AppError('CONFLICT', 'That already exists');
+    // 54001 statement_too_complex / stack depth: JSON nested too deep for the server's parser.
+    if (code === '54001') return badInput(`Value too deeply nested: ${e.message}`);
     // Class 22 is "data exception": invalid text for a type, a NUL in JSON text (22P05), etc.
     if (code.startsWith('22')) return badInput(`Invalid value: ${e.message}`);
-    // Class 08 connection exceptions, 57P0x shutdown: the database is unavailable.
-    if (code.startsWith('08') || code.startsWith('57P')) {
-      return new AppError('SERVICE_UNAVAILABLE', 'The database is unavailable; try again shortly');
+    // Class 08 connection exceptions, 53 insufficient resources (too many connections),
+    // 57P0x shutdown: the database is unavailable for now.
+    if (code.startsWith('08') || code.startsWith('53') || code.startsWith('57P')) {
+      return unavailable();
     }
     return undefined;
   }
   const nodeCode = (e as { code?: unknown } | null)?.code;
-  if (typeof nodeCode === 'string' && UNAVAILABLE_NODE_CODES.has(nodeCode)) {
-    return new AppError('SERVICE_UNAVAILABLE', 'The database is unavailable; try again shortly');
-  }
+  if (typeof nodeCode === 'string' && UNAVAILABLE_NODE_CODES.has(nodeCode)) return unavailable();
+  if (e instanceof Error && UNAVAILABLE_MESSAGES.test(e.message)) return unavailable();
   return undefined;
 }

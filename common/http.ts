@@ -3,12 +3,17 @@
  * `{ "error": { "code", "message" } }`, and one mapping from every failure to a status code.
  */
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import type { Kysely } from 'kysely';
+import { ping } from './db.js';
 import type { LogLevel } from './env.js';
-import { AppError, type ErrorCode, HTTP_STATUS, toAppError } from './errors.js';
+import { AppError, type ErrorCode, toAppError } from './errors.js';
+import type { RunningService } from './service.js';
 
 export interface HttpOptions {
   bodyLimit: number;
   logLevel: LogLevel;
+  /** Requests under this path get GraphQL-shaped errors: `{ "errors": [{ message, extensions }] }`. */
+  graphqlPath?: string;
 }
 
 const FASTIFY_CODES: Record<string, (e: FastifyError, opts: HttpOptions) => AppError> = {
@@ -23,7 +28,7 @@ const FASTIFY_CODES: Record<string, (e: FastifyError, opts: HttpOptions) => AppE
       `The body is larger than the limit of ${opts.bodyLimit} bytes (COLLECTOR_BODY_LIMIT).`,
     ),
   FST_ERR_CTP_EMPTY_JSON_BODY: () =>
-    new AppError('BAD_USER_INPUT', 'The body is empty: send {"data": <any JSON value>}'),
+    new AppError('BAD_USER_INPUT', 'The request body is empty, but its Content-Type says JSON.'),
   FST_ERR_CTP_INVALID_JSON_BODY: (e) =>
     new AppError('BAD_USER_INPUT', `Malformed JSON: ${e.message}`),
 };
@@ -37,11 +42,15 @@ const CODE_FOR_STATUS: Record<number, ErrorCode> = {
   415: 'UNSUPPORTED_MEDIA_TYPE',
 };
 
-export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
+export function sendError(reply: FastifyReply, error: AppError, graphql = false): FastifyReply {
   return reply
     .status(error.status)
     .type('application/json; charset=utf-8')
-    .send({ error: { code: error.code, message: error.message } });
+    .send(
+      graphql
+        ? { errors: [{ message: error.message, extensions: { code: error.code } }] }
+        : { error: { code: error.code, message: error.message } },
+    );
 }
 
 export function createHttpServer(opts: HttpOptions): FastifyInstance {
@@ -55,6 +64,9 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
     onConstructorPoisoning: 'ignore',
   });
 
+  const isGraphql = (url: string) =>
+    opts.graphqlPath !== undefined && url.split('?')[0] === opts.graphqlPath;
+
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const mapped =
       toAppError(error) ??
@@ -64,12 +76,13 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
         : undefined);
     if (mapped) {
       if (mapped.status >= 500) request.log.warn({ err: error }, mapped.message);
-      return sendError(reply, mapped);
+      return sendError(reply, mapped, isGraphql(request.url));
     }
     request.log.error({ err: error }, 'unhandled error');
     return sendError(
       reply,
       new AppError('INTERNAL_SERVER_ERROR', 'Internal error; it has been logged on the server.'),
+      isGraphql(request.url),
     );
   });
 
@@ -83,4 +96,39 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
   return app;
 }
 
-export { HTTP_STATUS };
+/** `GET /health`: 200 while the database answers, 503 otherwise. */
+export function registerHealth(app: FastifyInstance, db: Kysely<unknown>): void {
+  app.get('/health', async (_request, reply) => {
+    const ok = await ping(db);
+    return reply
+      .status(ok ? 200 : 503)
+      .send({ status: ok ? 'ok' : 'unavailable', database: ok ? 'reachable' : 'unreachable' });
+  });
+}
+
+/**
+ * Listens and returns the service's URL and a stop function that closes the server, then runs
+ * `cleanup` (pools). On a failed listen, runs `cleanup` and rethrows.
+ */
+export async function listen(
+  app: FastifyInstance,
+  where: { host: string; port: number },
+  cleanup: () => Promise<void>,
+): Promise<RunningService> {
+  try {
+    await app.listen(where);
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : where.port;
+  const host = where.host === '0.0.0.0' ? '127.0.0.1' : where.host;
+  return {
+    url: `http://${host}:${port}`,
+    async stop() {
+      await app.close();
+      await cleanup();
+    },
+  };
+}

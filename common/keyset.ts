@@ -79,6 +79,7 @@ export interface Page<T> {
 export function toPage<T extends { id: string }>(
   fetched: Array<T & { cursor_micros: string }>,
   first: number,
+  after?: Cursor,
 ): Page<T> {
   const rows = fetched.slice(0, first).map(({ cursor_micros, ...rest }) => ({
     ...(rest as unknown as T),
@@ -87,7 +88,8 @@ export function toPage<T extends { id: string }>(
   return {
     rows,
     hasNextPage: fetched.length > first,
-    endCursor: rows.length > 0 ? (rows[rows.length - 1]?.cursor ?? null) : null,
+    // An empty page (first: 0, or the end) keeps the position it was asked from.
+    endCursor: rows[rows.length - 1]?.cursor ?? (after ? encodeCursor(after) : null),
   };
 }
 
@@ -107,5 +109,5 @@ export async function fetchPage<DB, TB extends keyof DB, O extends { id: string 
   if (page.after) q = q.where(afterCursor(page.after));
   // Kysely cannot see through the generic selection; the rows are O plus cursor_micros.
   const rows = (await q.execute()) as unknown as Array<O & { cursor_micros: string }>;
-  return toPage(rows, page.first);
+  return toPage(rows, page.first, page.after);
 }

@@ -6,21 +6,24 @@ export interface RunningService {
 }
 
 /**
- * Calls `fn` once on the first SIGINT, SIGTERM or SIGHUP; a second signal exits at once.
+ * Calls `stop` once on the first SIGINT, SIGTERM or SIGHUP, then exits. A second signal while
+ * stopping calls `force` (which must be synchronous) and exits at once.
  */
-export function onShutdown(fn: (signal: string) => Promise<void>): void {
+export function onShutdown(stop: (signal: string) => Promise<void>, force?: () => void): void {
   let stopping = false;
   // SIGHUP too: a closed terminal must not leave the PostgreSQL servers (own process group) running.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
       if (stopping) {
+        force?.();
         process.exit(130);
       }
       stopping = true;
-      fn(signal).then(
+      stop(signal).then(
         () => process.exit(0),
         (e) => {
-          console.error(e);
+          console.error(e instanceof Error ? e.message : e);
+          force?.();
           process.exit(1);
         },
       );

@@ -8,6 +8,7 @@
  */
 import { sql } from 'kysely';
 import { badInput, notFound } from '../common/errors.js';
+import { checkJsonDepth } from '../common/json.js';
 import { fetchPage, isUuid, type Page, type PageArgs } from '../common/keyset.js';
 import type { PublisherDb } from './db.js';
 
@@ -40,6 +41,7 @@ export function checkIngestBody(body: unknown): void {
         'the id, publisher and createdAt are assigned by the server',
     );
   }
+  checkJsonDepth((body as { data: unknown }).data, '"data"');
 }
 
 /**
@@ -64,15 +66,6 @@ export async function getDatum(db: PublisherDb, id: string): Promise<StoredDatum
 
 export async function listData(db: PublisherDb, page: PageArgs): Promise<Page<StoredDatum>> {
   return fetchPage(db.selectFrom('data').select(COLUMNS), page);
-}
-
-export async function databaseReachable(db: PublisherDb): Promise<boolean> {
-  try {
-    await sql`SELECT 1`.execute(db);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The JSON of one datum for a response, splicing in the stored JSON text unchanged. */

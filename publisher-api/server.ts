@@ -2,19 +2,13 @@
  * The publisher's REST routes: parse, call the ingest service, map errors to status codes.
  */
 import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
 import { AppError, badInput } from '../common/errors.js';
-import { createHttpServer } from '../common/http.js';
+import { createHttpServer, registerHealth } from '../common/http.js';
 import { pageArgs } from '../common/keyset.js';
 import type { PublisherConfig } from './config.js';
 import type { PublisherDb } from './db.js';
-import {
-  checkIngestBody,
-  databaseReachable,
-  datumJson,
-  getDatum,
-  insertDatum,
-  listData,
-} from './ingest.js';
+import { checkIngestBody, datumJson, getDatum, insertDatum, listData } from './ingest.js';
 
 interface JsonBody {
   text: string;
@@ -91,12 +85,7 @@ export function buildPublisherApp(
       );
   });
 
-  app.get('/health', async (_request, reply) => {
-    const ok = await databaseReachable(db);
-    return reply
-      .status(ok ? 200 : 503)
-      .send({ status: ok ? 'ok' : 'unavailable', database: ok ? 'reachable' : 'unreachable' });
-  });
+  registerHealth(app, db as Kysely<unknown>);
 
   return app;
 }

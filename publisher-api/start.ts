@@ -1,4 +1,5 @@
 import { createKysely } from '../common/db.js';
+import { listen } from '../common/http.js';
 import type { RunningService } from '../common/service.js';
 import type { PublisherConfig } from './config.js';
 import type { PublisherDB } from './db.js';
@@ -9,20 +10,5 @@ export async function startPublisherApi(config: PublisherConfig): Promise<Runnin
   const db = createKysely<PublisherDB>(config.databaseUrl, {
     applicationName: 'collector-publisher-api',
   });
-  const app = buildPublisherApp(db, config);
-  try {
-    await app.listen({ host: config.host, port: config.port });
-  } catch (e) {
-    await db.destroy();
-    throw e;
-  }
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  return {
-    url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`,
-    async stop() {
-      await app.close();
-      await db.destroy();
-    },
-  };
+  return listen(buildPublisherApp(db, config), config, () => db.destroy());
 }

@@ -9,12 +9,32 @@ import { unauthenticated } from '../common/errors.js';
 // N = 2^15 with r = 8 takes about 50 ms and 32 MiB: slow for guessing, fine for a login.
 const SCRYPT = { N: 2 ** 15, r: 8, p: 1, keylen: 32 };
 
-function scrypt(password: string, salt: Buffer, N: number, r: number, p: number, keylen: number) {
-  return new Promise<Buffer>((resolve, reject) => {
-    scryptCb(password, salt, keylen, { N, r, p, maxmem: 128 * N * r * 2 }, (err, key) =>
-      err ? reject(err) : resolve(key),
-    );
-  });
+// scrypt runs on libuv's small thread pool, which pg's DNS lookups share: at most two hashes at
+// a time, so a burst of logins queues here instead of stalling everything else.
+const MAX_CONCURRENT_HASHES = 2;
+let hashing = 0;
+const waiting: Array<() => void> = [];
+
+async function scrypt(
+  password: string,
+  salt: Buffer,
+  N: number,
+  r: number,
+  p: number,
+  keylen: number,
+): Promise<Buffer> {
+  if (hashing >= MAX_CONCURRENT_HASHES) await new Promise<void>((go) => waiting.push(go));
+  hashing += 1;
+  try {
+    return await new Promise<Buffer>((resolve, reject) => {
+      scryptCb(password, salt, keylen, { N, r, p, maxmem: 128 * N * r * 2 }, (err, key) =>
+        err ? reject(err) : resolve(key),
+      );
+    });
+  } finally {
+    hashing -= 1;
+    waiting.shift()?.();
+  }
 }
 
 export async function hashPassword(password: string): Promise<string> {

@@ -4,6 +4,7 @@ import { type AuthUser, type TokenConfig, tokenFromHeader, verifyToken } from '.
 import type { SubscriberDb } from './db.js';
 import { type AnnotationRow, annotationsByDataIds } from './services/annotations.js';
 import { type DatumRow, dataByIds } from './services/data.js';
+import type { LoginThrottle } from './services/login-throttle.js';
 
 /**
  * Per-request batch loaders: every `annotations` (or `datum`) field on a page resolves with one
@@ -17,6 +18,9 @@ export interface Loaders {
 export interface Context {
   db: SubscriberDb;
   tokens: TokenConfig;
+  /** The client's address and the gateway's login throttle (for `login`). */
+  address: string;
+  throttle: LoginThrottle;
   user: AuthUser | null;
   /** Why `user` is null when a token was sent but rejected. */
   authError?: string;
@@ -41,8 +45,9 @@ export function createContext(
   db: SubscriberDb,
   tokens: TokenConfig,
   authorization: string | undefined,
+  client: { address: string; throttle: LoginThrottle },
 ): Context {
-  const ctx: Context = { db, tokens, user: null, loaders: createLoaders(db) };
+  const ctx: Context = { db, tokens, ...client, user: null, loaders: createLoaders(db) };
   try {
     const token = tokenFromHeader(authorization);
     if (token) ctx.user = verifyToken(token, tokens);

@@ -4,7 +4,7 @@
  */
 import { GraphQLError } from 'graphql';
 import type { AuthChecker, MiddlewareFn } from 'type-graphql';
-import { type AppError, toAppError } from '../common/errors.js';
+import { type AppError, toAppError, unauthenticated } from '../common/errors.js';
 import type { Context } from './context.js';
 
 export function toGraphQLError(error: AppError): GraphQLError {
@@ -30,7 +30,5 @@ const NO_TOKEN =
 
 export const authChecker: AuthChecker<Context> = ({ context }) => {
   if (context.user) return true;
-  throw new GraphQLError(context.authError ?? NO_TOKEN, {
-    extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
-  });
+  throw toGraphQLError(unauthenticated(context.authError ?? NO_TOKEN));
 };

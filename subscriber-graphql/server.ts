@@ -7,14 +7,16 @@ import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/dis
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
 import type { FastifyInstance } from 'fastify';
-import { sql } from 'kysely';
-import { createHttpServer } from '../common/http.js';
+import type { Kysely } from 'kysely';
+import { createHttpServer, registerHealth } from '../common/http.js';
 import { signToken, type TokenConfig } from './auth.js';
 import type { GatewayConfig } from './config.js';
 import { type Context, createContext } from './context.js';
 import type { SubscriberDb } from './db.js';
+import { queryLimits } from './limits.js';
 import { buildGatewaySchema } from './schema.js';
-import { authenticate } from './services/users.js';
+import { LoginThrottle } from './services/login-throttle.js';
+import { login } from './services/users.js';
 
 const SANDBOX_DOCUMENT = `# 1. Run Login, copy the token.
 # 2. Open the Headers tab, add  Authorization: Bearer <token>
@@ -36,7 +38,8 @@ export async function buildGatewayApp(
   config: Pick<GatewayConfig, 'bodyLimit' | 'logLevel' | 'production'>,
   tokens: TokenConfig,
 ): Promise<FastifyInstance> {
-  const app = createHttpServer(config);
+  const app = createHttpServer({ ...config, graphqlPath: '/graphql' });
+  const throttle = new LoginThrottle();
 
   // The original Django login took form fields: `curl -d "username=…" -d "password=…"`.
   app.addContentTypeParser(
@@ -48,6 +51,7 @@ export async function buildGatewayApp(
   const apollo = new ApolloServer<Context>({
     schema: await buildGatewaySchema(),
     introspection: !config.production,
+    validationRules: [queryLimits],
     // We stop in order ourselves (servers, then PostgreSQL); Apollo's own handler would re-raise
     // the signal after stopping and cut that short.
     stopOnTerminationSignals: false,
@@ -76,7 +80,11 @@ export async function buildGatewayApp(
     url: '/graphql',
     method: ['GET', 'POST', 'OPTIONS'],
     handler: fastifyApolloHandler(apollo, {
-      context: async (request) => createContext(db, tokens, request.headers.authorization),
+      context: async (request) =>
+        createContext(db, tokens, request.headers.authorization, {
+          address: request.ip,
+          throttle,
+        }),
     }),
   });
 
@@ -84,7 +92,11 @@ export async function buildGatewayApp(
 
   app.post('/login', async (request) => {
     const body = (request.body ?? {}) as Record<string, unknown>;
-    const user = await authenticate(db, body.username, body.password);
+    const user = await login(db, throttle, {
+      username: body.username,
+      password: body.password,
+      address: request.ip,
+    });
     return {
       token: signToken(user, tokens),
       tokenType: 'Bearer',
@@ -92,15 +104,7 @@ export async function buildGatewayApp(
     };
   });
 
-  app.get('/health', async (_request, reply) => {
-    const ok = await sql`SELECT 1`.execute(db).then(
-      () => true,
-      () => false,
-    );
-    return reply
-      .status(ok ? 200 : 503)
-      .send({ status: ok ? 'ok' : 'unavailable', database: ok ? 'reachable' : 'unreachable' });
-  });
+  registerHealth(app, db as Kysely<unknown>);
 
   return app;
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createKysely } from '../common/db.js';
+import { listen } from '../common/http.js';
 import type { RunningService } from '../common/service.js';
 import type { GatewayConfig } from './config.js';
 import type { SubscriberDB } from './db.js';
@@ -18,21 +19,12 @@ export async function startGateway(config: GatewayConfig): Promise<RunningServic
   const db = createKysely<SubscriberDB>(config.databaseUrl, {
     applicationName: 'collector-gateway',
   });
+  let app: Awaited<ReturnType<typeof buildGatewayApp>>;
   try {
-    const app = await buildGatewayApp(db, config, { secret, ttlSeconds: config.jwtTtlSeconds });
-    await app.listen({ host: config.host, port: config.port });
-    const address = app.server.address();
-    const port = typeof address === 'object' && address ? address.port : config.port;
-    const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
-    return {
-      url: `http://${host}:${port}`,
-      async stop() {
-        await app.close();
-        await db.destroy();
-      },
-    };
+    app = await buildGatewayApp(db, config, { secret, ttlSeconds: config.jwtTtlSeconds });
   } catch (e) {
     await db.destroy();
     throw e;
   }
+  return listen(app, config, () => db.destroy());
 }

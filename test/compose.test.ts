@@ -5,6 +5,7 @@
  * no secret has a literal value, and .env.example provides every interpolated variable with
  * values the real config readers accept. Pure parsing: no Docker, no build needed.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -450,6 +451,16 @@ function readServices(compose: Compose, vars: Vars): void {
 
 const compose = loadCompose();
 const vars = readEnvFile('.env.example');
+
+/** .env.example with every placeholder replaced, as its header tells users to do. */
+function generated(v: Vars): Vars {
+  return Object.fromEntries(
+    Object.entries(v).map(([k, value]) => [
+      k,
+      /replace-me/.test(value) ? randomBytes(24).toString('hex') : value,
+    ]),
+  );
+}
 const copy = () => structuredClone(compose);
 
 describe('compose.yaml', () => {
@@ -473,7 +484,7 @@ describe('compose.yaml', () => {
   });
 
   it('wires each publisher to its own logical-replication database and API', () => {
-    expect(topologyProblems(compose, vars)).toEqual([]);
+    expect(topologyProblems(compose, generated(vars))).toEqual([]);
     expect(portProblems(compose)).toEqual([]);
   });
 
@@ -485,9 +496,13 @@ describe('compose.yaml', () => {
     expect(envExampleProblems(compose, vars)).toEqual([]);
   });
 
-  it("passes the real config readers with .env.example's values in production", () => {
+  it('passes the real config readers in production once the placeholders are replaced', () => {
     expect(imageEnv().NODE_ENV).toBe('production');
-    expect(() => readServices(compose, vars)).not.toThrow();
+    expect(() => readServices(compose, generated(vars))).not.toThrow();
+  });
+
+  it("refuses to run with .env.example's public placeholder secrets", () => {
+    expect(() => readServices(compose, vars)).toThrow(/placeholder from \.env\.example/);
   });
 });
 
@@ -554,7 +569,7 @@ describe('the compose checks catch mistakes', () => {
       '@pub1-db:',
     );
     api.environment = env;
-    expect(topologyProblems(c, vars)).toEqual([
+    expect(topologyProblems(c, generated(vars))).toEqual([
       'pub2-db: publishers need -c wal_level=logical',
       'pub2-api: its database must be pub2-db',
     ]);
@@ -585,11 +600,11 @@ describe('the compose checks catch mistakes', () => {
   });
 
   it('a placeholder the real reader rejects', () => {
-    expect(() => readServices(compose, { ...vars, COLLECTOR_JWT_SECRET: 'too-short' })).toThrow(
-      ConfigError,
-    );
     expect(() =>
-      readServices(compose, { ...vars, COLLECTOR_REPLICATION_PASSWORD: 'short' }),
+      readServices(compose, { ...generated(vars), COLLECTOR_JWT_SECRET: 'too-short' }),
+    ).toThrow(ConfigError);
+    expect(() =>
+      readServices(compose, { ...generated(vars), COLLECTOR_REPLICATION_PASSWORD: 'short' }),
     ).toThrow(/COLLECTOR_REPLICATION_PASSWORD: must be at least 12 characters/);
   });
 });

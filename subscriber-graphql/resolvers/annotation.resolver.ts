@@ -13,9 +13,11 @@ export class AnnotationResolver {
   })
   async annotate(
     @Ctx() ctx: Context,
-    @Arg('dataId', () => GraphQLUUID) dataId: string,
+    @Arg('dataId', () => GraphQLUUID) rawDataId: string,
     @Arg('body', () => GraphQLJSON, { description: 'Any JSON value.' }) body: unknown,
   ): Promise<Annotation> {
+    // The UUID scalar keeps the client's letter case; loader keys are PostgreSQL's lower case.
+    const dataId = rawDataId.toLowerCase();
     // The authChecker guarantees a user here.
     const author = ctx.user?.username ?? '';
     const row = await annotate(ctx.db, { dataId, body, author });

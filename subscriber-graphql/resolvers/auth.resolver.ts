@@ -1,7 +1,7 @@
 import { Arg, Ctx, Mutation, Resolver } from 'type-graphql';
 import { signToken } from '../auth.js';
 import type { Context } from '../context.js';
-import { authenticate } from '../services/users.js';
+import { login } from '../services/users.js';
 
 @Resolver()
 export class AuthResolver {
@@ -15,6 +15,7 @@ export class AuthResolver {
     @Arg('username', () => String) username: string,
     @Arg('password', () => String) password: string,
   ): Promise<string> {
-    return signToken(await authenticate(ctx.db, username, password), ctx.tokens);
+    const user = await login(ctx.db, ctx.throttle, { username, password, address: ctx.address });
+    return signToken(user, ctx.tokens);
   }
 }

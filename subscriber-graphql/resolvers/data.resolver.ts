@@ -35,7 +35,8 @@ export class DataResolver {
     @Ctx() ctx: Context,
     @Arg('id', () => GraphQLUUID) id: string,
   ): Promise<Datum | null> {
-    return ctx.loaders.datumById.load(id);
+    // The UUID scalar keeps the client's letter case; PostgreSQL answers in lower case.
+    return ctx.loaders.datumById.load(id.toLowerCase());
   }
 
   @FieldResolver(() => [Annotation], { description: 'Annotations on this datum, oldest first.' })

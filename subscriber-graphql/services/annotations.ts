@@ -1,6 +1,7 @@
 /** Annotations: written by gateway users, keyed by a replicated datum's UUID. */
 import { sql } from 'kysely';
 import { notFound } from '../../common/errors.js';
+import { checkJsonDepth } from '../../common/json.js';
 import type { SubscriberDb } from '../db.js';
 
 export interface AnnotationRow {
@@ -25,6 +26,7 @@ export async function annotate(
   db: SubscriberDb,
   input: { dataId: string; body: unknown; author: string },
 ): Promise<AnnotationRow> {
+  checkJsonDepth(input.body, 'The annotation body');
   // INSERT … SELECT … WHERE EXISTS answers "unknown datum" in the same statement; the foreign key
   // still guards the race, and its violation maps to NOT_FOUND as well.
   const row = await db

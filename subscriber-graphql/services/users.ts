@@ -5,6 +5,7 @@
 import { AppError, badInput, unauthenticated } from '../../common/errors.js';
 import { type AuthUser, DUMMY_HASH, hashPassword, verifyPassword } from '../auth.js';
 import type { SubscriberDb } from '../db.js';
+import type { LoginThrottle } from './login-throttle.js';
 
 const USERNAME_RE = /^[A-Za-z0-9_.@-]{1,64}$/;
 export const MIN_PASSWORD_LENGTH = 8;
@@ -51,6 +52,28 @@ export async function userExists(db: SubscriberDb, username: string): Promise<bo
     .where('username', '=', username)
     .executeTakeFirst();
   return row !== undefined;
+}
+
+/**
+ * A login attempt from `address`: throttled, then checked. The same error for an unknown user and
+ * a wrong password.
+ */
+export async function login(
+  db: SubscriberDb,
+  throttle: LoginThrottle,
+  attempt: { username: unknown; password: unknown; address: string },
+): Promise<AuthUser> {
+  const { username, password, address } = attempt;
+  const name = typeof username === 'string' ? username : '';
+  throttle.check(name, address);
+  try {
+    const user = await authenticate(db, username, password);
+    throttle.succeeded(name, address);
+    return user;
+  } catch (e) {
+    if (e instanceof AppError && e.code === 'UNAUTHENTICATED') throttle.failed(name, address);
+    throw e;
+  }
 }
 
 /** Checks a username and password; the same error for an unknown user and a wrong password. */
