@@ -13,6 +13,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { killAllNow } from '../collector/cluster.js';
 import { type LocalCollector, startLocalCollector } from '../collector/local.js';
 import { freePorts } from '../common/ports.js';
 import { postJson, stats, table } from './lib.js';
@@ -36,6 +37,8 @@ async function boot(dataDir: string, pgPorts: number[]): Promise<[LocalCollector
 }
 
 async function main() {
+  // Whatever ends this process, the PostgreSQL servers it started end with it.
+  process.once('exit', killAllNow);
   const dataDir = await mkdtemp(path.join(tmpdir(), 'collector-bench-'));
   await chmod(dataDir, 0o755);
   const pgPorts = await freePorts(3);

@@ -164,7 +164,10 @@ async function start(): Promise<void> {
   // A second signal, an uncaught error or any exit: immediate shutdown of our postmasters.
   onShutdown(stop, killAllNow);
   process.on('exit', killAllNow);
+  let crashed = false;
   process.on('uncaughtException', (e) => {
+    if (crashed) return;
+    crashed = true;
     console.error(e);
     void stop('uncaught error').finally(() => process.exit(1));
   });
@@ -267,6 +270,10 @@ async function setupCommand(): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // Output to a closed pipe (`npm start | head`, a parent that died) must not turn every later
+  // log line into an uncaught EPIPE: ignore write errors on our own output.
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
   const [command, ...args] = argv;
   if (!command || command === 'help' || command === '--help' || command === '-h') {
     console.log(HELP);

@@ -32,7 +32,8 @@ export async function freePorts(n: number): Promise<number[]> {
 /** The first of `n` consecutive free ports, for settings given as a base port. */
 export async function freeRange(n: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
+    // Below 32768, where Linux hands out ephemeral ports for outgoing connections.
+    const base = 10000 + Math.floor(Math.random() * (32768 - 10000 - n));
     const free = await Promise.all(Array.from({ length: n }, (_, i) => portIsFree(base + i)));
     if (free.every(Boolean)) return base;
   }

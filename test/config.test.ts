@@ -63,6 +63,20 @@ describe('gateway config', () => {
     expect(cfg.port).toBe(4000);
   });
 
+  it("refuses .env.example's public placeholders for every secret", () => {
+    expect(
+      problems(() =>
+        gatewayConfigFromEnv({
+          COLLECTOR_SUBSCRIBER_DATABASE_URL: DB,
+          COLLECTOR_JWT_SECRET: 'replace-me-with-the-output-of-openssl-rand-hex-32',
+        }),
+      ),
+    ).toEqual([expect.stringMatching(/^COLLECTOR_JWT_SECRET: is still the placeholder/)]);
+    expect(
+      problems(() => readLocalConfig({ COLLECTOR_ADMIN_PASSWORD: 'replace-me-admin-password' })),
+    ).toEqual([expect.stringMatching(/^COLLECTOR_ADMIN_PASSWORD: is still the placeholder/)]);
+  });
+
   it('refuses to run in production without a JWT secret, or with a short one', () => {
     expect(
       problems(() =>

@@ -60,8 +60,9 @@ describe('end to end', () => {
       expect(d?.id).toBe(s.id);
       expect(d?.data).toEqual({ tag, n: i, email: 'john@email.com', amount: 123 });
       expect(new Date(d?.createdAt ?? 0).toISOString()).toBe(s.createdAt);
+      // One clock on this machine: a row arrives after it was stored.
       expect(new Date(d?.receivedAt ?? 0).getTime()).toBeGreaterThanOrEqual(
-        new Date(s.createdAt).getTime() - 1000,
+        new Date(s.createdAt).getTime(),
       );
       expect(d?.annotations).toEqual([]);
     }

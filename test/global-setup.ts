@@ -4,12 +4,12 @@
  * fail. `startLocalCollector` stops whatever it started if it fails part-way.
  */
 import 'reflect-metadata';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import type { TestProject } from 'vitest/node';
+import { killAllNow } from '../collector/cluster.js';
 import { type LocalCollector, startLocalCollector } from '../collector/local.js';
 import { freePorts } from '../common/ports.js';
+import { scratchDir, stopScratchLaunchersNow, sweepAbandoned } from './sweep.js';
 
 export interface TestCollector {
   dataDir: string;
@@ -33,9 +33,14 @@ let collector: LocalCollector | undefined;
 let dir: string | undefined;
 
 export async function setup(project: TestProject) {
-  dir = await mkdtemp(path.join(tmpdir(), 'collector-test-'));
-  // The postgres system user (when tests run as root) must reach the data directories.
-  await chmod(dir, 0o755);
+  await sweepAbandoned();
+  dir = await scratchDir('test');
+  // Vitest exits without teardown on Ctrl-C or a CI timeout: our postmasters are children of this
+  // process, so stop them (immediately) on any exit. After a clean teardown this does nothing.
+  process.once('exit', () => {
+    killAllNow();
+    stopScratchLaunchersNow();
+  });
   const [subscriber, pub1, pub2] = await freePorts(3);
   const began = performance.now();
   collector = await startLocalCollector({

@@ -1,8 +1,10 @@
 /**
  * Bad input to the gateway gets a 4xx with a code and a readable message, and writes nothing.
  */
+
+import jwt from 'jsonwebtoken';
 import { describe, expect, it } from 'vitest';
-import { adminToken, collector, gql, http, withClient } from './helpers.js';
+import { adminToken, collector, gql, http, replicated, withClient } from './helpers.js';
 
 const UNKNOWN = '00000000-0000-4000-8000-0000000000ff';
 
@@ -102,5 +104,68 @@ describe('GraphQL errors', () => {
     });
     expect(page.status).toBe(200);
     expect(page.text).toMatch(/sandbox/i);
+  });
+
+  it('finds a datum by an upper-case UUID', async () => {
+    const pub = collector().publishers[0] as { url: string };
+    const created = await http<{ id: string }>(`${pub.url}/data`, {
+      method: 'POST',
+      json: { data: { upper: true } },
+    });
+    await replicated(created.body.id);
+    const res = await gql<{ datum: { id: string } | null }>(
+      'query($id: UUID!) { datum(id: $id) { id } }',
+      { id: created.body.id.toUpperCase() },
+      await adminToken(),
+    );
+    expect(res.body.data?.datum?.id).toBe(created.body.id);
+    const annotated = await gql<{ annotate: { dataId: string } }>(
+      'mutation($id: UUID!) { annotate(dataId: $id, body: "upper") { dataId } }',
+      { id: created.body.id.toUpperCase() },
+      await adminToken(),
+    );
+    expect(annotated.body.data?.annotate.dataId).toBe(created.body.id);
+  });
+
+  it('a token of a user deleted since gets UNAUTHENTICATED on annotate, not a foreign-key error', async () => {
+    const pub = collector().publishers[0] as { url: string };
+    const created = await http<{ id: string }>(`${pub.url}/data`, {
+      method: 'POST',
+      json: { data: { gone: true } },
+    });
+    await replicated(created.body.id);
+    const ghost = jwt.sign({ username: 'nobody-anymore' }, collector().jwtSecret, {
+      algorithm: 'HS256',
+      issuer: 'the-collector',
+      audience: 'collector-graphql',
+      subject: '00000000-0000-4000-8000-00000000dead',
+      expiresIn: 60,
+    });
+    const res = await gql(
+      'mutation($id: UUID!) { annotate(dataId: $id, body: 1) { id } }',
+      { id: created.body.id },
+      ghost,
+    );
+    expect(res.status).toBe(401);
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(res.body.errors?.[0]?.message).toMatch(/no longer exists/);
+  });
+
+  it('an empty page keeps its position: first: 0 echoes the cursor', async () => {
+    const token = await adminToken();
+    const one = await gql<{ data: { pageInfo: { endCursor: string } } }>(
+      '{ data(first: 1) { pageInfo { endCursor } } }',
+      {},
+      token,
+    );
+    const cursor = one.body.data?.data.pageInfo.endCursor;
+    expect(cursor).toBeTruthy();
+    const zero = await gql<{ data: { nodes: unknown[]; pageInfo: { endCursor: string } } }>(
+      'query($after: String) { data(first: 0, after: $after) { nodes { id } pageInfo { endCursor } } }',
+      { after: cursor },
+      token,
+    );
+    expect(zero.body.data?.data.nodes).toEqual([]);
+    expect(zero.body.data?.data.pageInfo.endCursor).toBe(cursor);
   });
 });

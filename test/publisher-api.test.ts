@@ -66,6 +66,24 @@ describe('POST /data', () => {
     expect(back.body.data).toEqual(value);
   });
 
+  it('stores keys named __proto__ and constructor as plain data', async () => {
+    const body = '{"data": {"__proto__": {"polluted": true}, "constructor": {"prototype": 1}}}';
+    const res = await http<{ id: string }>(`${pub().url}/data`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
+    expect(res.status).toBe(201);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    await withClient(pub().adminUrl, async (c) => {
+      const { rows } = await c.query(
+        "SELECT data->'__proto__'->>'polluted' AS p FROM data WHERE id = $1",
+        [res.body.id],
+      );
+      expect(rows[0]?.p).toBe('true');
+    });
+  });
+
   it('keeps numbers beyond double precision exactly', async () => {
     const body = '{"data": {"big": 12345678901234567890123, "exact": 0.1000000000000000055511}}';
     const res = await http(`${pub().url}/data`, {

@@ -1,17 +1,18 @@
 /**
  * `npm start` as a user runs it: the real CLI process on a fresh data directory, with 3 publishers
  * (COLLECTOR_PUBLISHERS), then a refused second start, a clean stop that leaves no postgres
- * process, and a restart that keeps data, users, tokens and replication.
+ * process, a restart that keeps data, users, tokens and replication, recovery after kill -9, and
+ * Ctrl-C in the middle of a first start.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../collector/cluster.js';
 import { freeRange } from '../common/ports.js';
 import { CLI, runCli } from './cli-process.js';
 import { http, uniqueTag, waitFor } from './helpers.js';
+import { recordLauncher, scratchDir } from './sweep.js';
 
 interface Started {
   child: ChildProcessWithoutNullStreams;
@@ -19,15 +20,20 @@ interface Started {
   exited: Promise<number | null>;
 }
 
+const BOOT_TIMEOUT = 120_000;
 let dataDir: string;
 let env: Record<string, string>;
 let pgBase: number;
 let pubBase: number;
 let gatewayPort: number;
 const running: Started[] = [];
+const dirs: string[] = [];
 
-function start(): Promise<Started> {
-  const child = spawn(process.execPath, [CLI, 'start'], { env: { ...process.env, ...env } });
+function launch(extraEnv: Record<string, string> = {}): Started {
+  assertRunnerAlive();
+  const fullEnv = { ...process.env, ...env, ...extraEnv };
+  const child = spawn(process.execPath, [CLI, 'start'], { env: fullEnv });
+  recordLauncher(fullEnv.COLLECTOR_DATA_DIR as string, child.pid);
   let out = '';
   child.stdout.on('data', (b: Buffer) => {
     out += b.toString();
@@ -38,28 +44,53 @@ function start(): Promise<Started> {
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
   const started: Started = { child, output: () => out, exited };
   running.push(started);
+  return started;
+}
+
+/** Resolves once the output contains `text`; rejects if the process exits first. */
+function waitForOutput(s: Started, text: string, timeoutMs = BOOT_TIMEOUT): Promise<Started> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`not ready after 90 s:\n${out}`)), 90_000);
-    child.stdout.on('data', () => {
-      if (out.includes('Press Ctrl-C to stop.')) {
+    const timer = setTimeout(
+      () => reject(new Error(`no "${text}" after ${timeoutMs} ms:\n${s.output()}`)),
+      timeoutMs,
+    );
+    const check = () => {
+      if (s.output().includes(text)) {
         clearTimeout(timer);
-        resolve(started);
+        s.child.stdout.off('data', check);
+        resolve(s);
       }
-    });
-    void exited.then((code) => {
+    };
+    s.child.stdout.on('data', check);
+    check();
+    void s.exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`exited with ${code} before ready:\n${out}`));
+      reject(new Error(`exited with ${code} before "${text}":\n${s.output()}`));
     });
   });
 }
 
-async function postmasterPids(): Promise<number[]> {
+const start = (extraEnv: Record<string, string> = {}) =>
+  waitForOutput(launch(extraEnv), 'Press Ctrl-C to stop.');
+
+async function postmasterPids(dir: string): Promise<number[]> {
   const pids: number[] = [];
-  for (const name of ['subscriber', 'pub1', 'pub2', 'pub3']) {
-    const text = await readFile(path.join(dataDir, name, 'postmaster.pid'), 'utf8').catch(() => '');
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const text = await readFile(path.join(dir, name, 'postmaster.pid'), 'utf8').catch(() => '');
     if (text) pids.push(Number(text.split('\n')[0]));
   }
   return pids;
+}
+
+/** Processes whose command line mentions `dir`: postmasters, their children, launchers. */
+async function processesUsing(dir: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const cmd = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.includes(dir) && isAlive(Number(entry))) found.push(Number(entry));
+  }
+  return found;
 }
 
 async function stop(s: Started, signal: NodeJS.Signals): Promise<number | null> {
@@ -67,10 +98,31 @@ async function stop(s: Started, signal: NodeJS.Signals): Promise<number | null> 
   return s.exited;
 }
 
+/** Starts nothing once the main vitest process is gone (an orphaned worker runs on). */
+function assertRunnerAlive(): void {
+  if (process.send !== undefined && !process.connected) throw new Error('the test run has ended');
+}
+
+/** If this worker is ended early (Ctrl-C, timeout), ask the launchers it spawned to stop. */
+function stopLaunchersNow(): void {
+  for (const s of running) if (s.child.exitCode === null) s.child.kill('SIGTERM');
+}
+
 beforeAll(async () => {
-  dataDir = await mkdtemp(path.join(tmpdir(), 'collector-start-'));
-  await chmod(dataDir, 0o755);
-  [pgBase, pubBase, gatewayPort] = [await freeRange(4), await freeRange(4), await freeRange(1)];
+  process.once('exit', stopLaunchersNow);
+  // The main vitest process is gone (Ctrl-C, timeout): this worker may run on, so stop ours now.
+  process.once('disconnect', stopLaunchersNow);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      stopLaunchersNow();
+      process.kill(process.pid, signal);
+    });
+  }
+  dataDir = await scratchDir('start');
+  dirs.push(dataDir);
+  // One block of free ports below the ephemeral range: 4 PostgreSQL, 3 APIs, the gateway.
+  const base = await freeRange(9);
+  [pgBase, pubBase, gatewayPort] = [base, base + 4, base + 8];
   env = {
     COLLECTOR_DATA_DIR: dataDir,
     COLLECTOR_PUBLISHERS: '3',
@@ -88,12 +140,14 @@ afterAll(async () => {
   for (const s of running) {
     if (s.child.exitCode === null && s.child.signalCode === null) await stop(s, 'SIGTERM');
   }
-  for (const pid of await postmasterPids()) if (isAlive(pid)) process.kill(pid, 'SIGINT');
-  await waitFor('postmasters to exit', async () =>
-    (await postmasterPids()).some(isAlive) ? undefined : true,
-  );
-  await rm(dataDir, { recursive: true, force: true });
-});
+  for (const dir of dirs) {
+    for (const pid of await postmasterPids(dir)) if (isAlive(pid)) process.kill(pid, 'SIGINT');
+    await waitFor('postmasters to exit', async () =>
+      (await postmasterPids(dir)).some(isAlive) ? undefined : true,
+    );
+    await rm(dir, { recursive: true, force: true });
+  }
+}, BOOT_TIMEOUT);
 
 describe('npm start', () => {
   let password: string;
@@ -101,81 +155,12 @@ describe('npm start', () => {
   let id: string;
   const gateway = () => `http://127.0.0.1:${gatewayPort}`;
 
-  it('boots 3 publishers and the subscriber, and prints where everything is', async () => {
-    const s = await start();
-    const out = s.output();
-    password = /User "admin", password: (\S+)/.exec(out)?.[1] ?? '';
-    expect(password.length).toBeGreaterThanOrEqual(16);
-    expect(out).toContain(`pub3   http://localhost:${pubBase + 3}`);
-    expect(out).toContain(`http://localhost:${gatewayPort}/graphql`);
-    expect(out).toContain(
-      `curl -H "Content-Type: application/json" -X POST -d '{"data": {"email":"john@email.com","amount":123}}' http://localhost:${pubBase + 1}/data/`,
-    );
-    expect(out).toContain(
-      `curl -d "username=admin" -d "password=${password}" -X POST http://localhost:${gatewayPort}/login/`,
-    );
-
-    const tag = uniqueTag('start');
-    const res = await http<{ id: string; publisher: string }>(
-      `http://127.0.0.1:${pubBase + 3}/data/`,
-      {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ data: { tag } }),
-      },
-    );
-    expect(res.status).toBe(201);
-    expect(res.body.publisher).toBe('pub3');
-    id = res.body.id;
-
-    const login = await http<{ token: string }>(`${gateway()}/login/`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: `username=admin&password=${encodeURIComponent(password)}`,
-    });
-    expect(login.status).toBe(200);
-    token = login.body.token;
-    await waitFor('the pub3 row on the subscriber', () => datum(id));
-  });
-
-  it('refuses a second start on the same data directory, clearly', async () => {
-    const second = await runCli(['start'], { env });
-    expect(second.code).toBe(3);
-    expect(second.stderr).toMatch(/already running from .* \(process \d+\)/);
-  });
-
-  it('stops on SIGTERM and leaves no postgres process behind', async () => {
-    const s = running[0] as Started;
-    const pids = await postmasterPids();
-    expect(pids).toHaveLength(4);
-    expect(pids.every(isAlive)).toBe(true);
-    expect(await stop(s, 'SIGTERM')).toBe(0);
-    expect(s.output()).toContain('Stopped.');
-    expect(pids.filter(isAlive)).toEqual([]);
-  });
-
-  it('restarts with everything kept: data, admin, tokens, replication', async () => {
-    const s = await start();
-    expect(s.output()).toContain('User "admin" exists');
-    expect(s.output()).not.toContain(password);
-    // The token from before the restart still works (the signing key is kept).
-    expect(await datum(id)).toMatchObject({ id, publisher: 'pub3' });
-    const res = await http<{ id: string }>(`http://127.0.0.1:${pubBase + 1}/data`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: '{"data": "after restart"}',
-    });
-    expect(res.status).toBe(201);
-    await waitFor('a row stored after the restart to replicate', () => datum(res.body.id));
-    expect(await stop(s, 'SIGINT')).toBe(0);
-  });
-
-  async function datum(datumId: string) {
+  async function datum(datumId: string, bearer = token) {
     const res = await http<{ data?: { datum: { id: string; publisher: string } | null } }>(
       `${gateway()}/graphql`,
       {
         method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
         body: JSON.stringify({
           query: 'query($id: UUID!) { datum(id: $id) { id publisher } }',
           variables: { id: datumId },
@@ -184,4 +169,129 @@ describe('npm start', () => {
     );
     return res.body.data?.datum ?? undefined;
   }
+
+  async function loginStatus(pw: string): Promise<number> {
+    const res = await http(`${gateway()}/login`, {
+      method: 'POST',
+      json: { username: 'admin', password: pw },
+    });
+    return res.status;
+  }
+
+  it(
+    'boots 3 publishers and the subscriber, and prints where everything is',
+    async () => {
+      const s = await start();
+      const out = s.output();
+      password = /User "admin", password: (\S+)/.exec(out)?.[1] ?? '';
+      expect(password.length).toBeGreaterThanOrEqual(16);
+      expect(out).toContain(`pub3   http://localhost:${pubBase + 3}`);
+      expect(out).toContain(`http://localhost:${gatewayPort}/graphql`);
+      expect(out).toContain(
+        `curl -H "Content-Type: application/json" -X POST -d '{"data": {"email":"john@email.com","amount":123}}' http://localhost:${pubBase + 1}/data/`,
+      );
+      expect(out).toContain(
+        `curl -d "username=admin" -d "password=${password}" -X POST http://localhost:${gatewayPort}/login/`,
+      );
+
+      const tag = uniqueTag('start');
+      const res = await http<{ id: string; publisher: string }>(
+        `http://127.0.0.1:${pubBase + 3}/data/`,
+        {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ data: { tag } }),
+        },
+      );
+      expect(res.status).toBe(201);
+      expect(res.body.publisher).toBe('pub3');
+      id = res.body.id;
+
+      const login = await http<{ token: string }>(`${gateway()}/login/`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: `username=admin&password=${encodeURIComponent(password)}`,
+      });
+      expect(login.status).toBe(200);
+      token = login.body.token;
+      await waitFor('the pub3 row on the subscriber', () => datum(id));
+    },
+    BOOT_TIMEOUT,
+  );
+
+  it('refuses a second start on the same data directory, clearly', async () => {
+    assertRunnerAlive();
+    const second = await runCli(['start'], { env });
+    expect(second.code).toBe(3);
+    expect(second.stderr).toMatch(/already running from .* \(process \d+\)/);
+  });
+
+  it('stops on SIGTERM and leaves no postgres process behind', async () => {
+    const s = running[0] as Started;
+    const pids = await postmasterPids(dataDir);
+    expect(pids).toHaveLength(4);
+    expect(pids.every(isAlive)).toBe(true);
+    expect(await stop(s, 'SIGTERM')).toBe(0);
+    expect(s.output()).toContain('Stopped.');
+    expect(pids.filter(isAlive)).toEqual([]);
+    expect(await processesUsing(dataDir)).toEqual([]);
+  });
+
+  it(
+    'restarts with everything kept: data, admin, tokens, replication',
+    async () => {
+      const s = await start();
+      expect(s.output()).toContain('User "admin" exists');
+      expect(s.output()).not.toContain(password);
+      // The token from before the restart still works (the signing key is kept).
+      expect(await datum(id)).toMatchObject({ id, publisher: 'pub3' });
+      const res = await http<{ id: string }>(`http://127.0.0.1:${pubBase + 1}/data`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"data": "after restart"}',
+      });
+      expect(res.status).toBe(201);
+      await waitFor('a row stored after the restart to replicate', () => datum(res.body.id));
+      expect(await stop(s, 'SIGINT')).toBe(0);
+    },
+    BOOT_TIMEOUT,
+  );
+
+  it(
+    'recovers after kill -9, and COLLECTOR_ADMIN_PASSWORD resets the admin password',
+    async () => {
+      const killed = await start();
+      const orphans = await postmasterPids(dataDir);
+      expect(await stop(killed, 'SIGKILL')).toBe(null);
+      // kill -9 gives the launcher no chance: its PostgreSQL servers are still running.
+      expect(orphans.filter(isAlive)).toHaveLength(4);
+
+      const s = await start({ COLLECTOR_ADMIN_PASSWORD: 'a-new-admin-password' });
+      expect(s.output()).toMatch(/left running by an earlier start/);
+      expect(orphans.filter(isAlive)).toEqual([]);
+      expect(await datum(id)).toMatchObject({ id, publisher: 'pub3' });
+      expect(await loginStatus('a-new-admin-password')).toBe(200);
+      expect(await loginStatus(password)).toBe(401);
+      expect(await stop(s, 'SIGTERM')).toBe(0);
+      expect(await processesUsing(dataDir)).toEqual([]);
+    },
+    BOOT_TIMEOUT,
+  );
+
+  it(
+    'stops cleanly on Ctrl-C in the middle of a first start',
+    async () => {
+      const fresh = await scratchDir('start-abort');
+      dirs.push(fresh);
+      const s = await waitForOutput(
+        launch({ COLLECTOR_DATA_DIR: fresh, COLLECTOR_PUBLISHERS: '1' }),
+        'PostgreSQL 18 running',
+      );
+      expect(await stop(s, 'SIGINT')).toBe(0);
+      expect(s.output()).toContain('Stopped.');
+      expect(s.output()).not.toContain('Press Ctrl-C to stop.');
+      expect(await processesUsing(fresh)).toEqual([]);
+    },
+    BOOT_TIMEOUT,
+  );
 });

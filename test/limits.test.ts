@@ -1,0 +1,175 @@
+/**
+ * What one request may ask for: JSON depth on both sides, GraphQL depth and size, login guessing.
+ * Every refusal is a 4xx with a readable message, and stores nothing.
+ */
+import net from 'node:net';
+import { getIntrospectionQuery } from 'graphql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKysely } from '../common/db.js';
+import type { RunningService } from '../common/service.js';
+import { startPublisherApi } from '../publisher-api/start.js';
+import type { SubscriberDB } from '../subscriber-graphql/db.js';
+import { createUser } from '../subscriber-graphql/services/users.js';
+import { adminToken, collector, gql, http, postDatum, uniqueTag, withClient } from './helpers.js';
+
+const pub = () => collector().publishers[0] as { url: string; adminUrl: string };
+
+function nested(depth: number, marker: string): string {
+  return `${'['.repeat(depth)}"${marker}"${']'.repeat(depth)}`;
+}
+
+describe('JSON depth', () => {
+  it.each([600, 5_000, 50_000])(
+    'refuses data nested %i deep with 400, storing nothing',
+    async (depth) => {
+      const marker = uniqueTag('deep');
+      const res = await http<{ error: { code: string; message: string } }>(`${pub().url}/data`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: `{"data": ${nested(depth, marker)}}`,
+      });
+      expect(res.status).toBe(400);
+      expect(res.body.error.message).toMatch(/nests deeper than 512 levels/);
+      await withClient(pub().adminUrl, async (c) => {
+        const { rowCount } = await c.query('SELECT 1 FROM data WHERE data::text LIKE $1', [
+          `%${marker}%`,
+        ]);
+        expect(rowCount).toBe(0);
+      });
+    },
+  );
+
+  it('accepts 500 levels', async () => {
+    const res = await http(`${pub().url}/data`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: `{"data": ${nested(500, 'ok')}}`,
+    });
+    expect(res.status).toBe(201);
+  });
+
+  it('refuses a deeply nested annotation body', async () => {
+    const created = await postDatum(pub().url, { tag: uniqueTag() });
+    // 1,000 levels: deeper than allowed, shallow enough for the test's own JSON.stringify.
+    const body = JSON.parse(nested(1_000, 'x'));
+    const res = await gql(
+      'mutation($id: UUID!, $body: JSON!) { annotate(dataId: $id, body: $body) { id } }',
+      { id: created.body.id, body },
+      await adminToken(),
+    );
+    expect(res.status).toBe(400);
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(res.body.errors?.[0]?.message).toMatch(/nests deeper than 512 levels/);
+  });
+});
+
+describe('GraphQL query limits', () => {
+  it('refuses a query deeper than 12 fields', async () => {
+    // data › nodes › (annotations › datum) × 6 › id: 15 fields deep.
+    const deep = `{ data { nodes { ${'annotations { datum { '.repeat(6)}id${' } }'.repeat(6)} } } }`;
+    const res = await gql(deep, {}, await adminToken());
+    expect(res.status).toBe(400);
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(res.body.errors?.[0]?.message).toMatch(/fields deep; the limit is 12/);
+  });
+
+  it('refuses more than 500 fields, however aliased', async () => {
+    const fields = Array.from(
+      { length: 300 },
+      (_, i) => `a${i}: data(first: 1) { pageInfo { hasNextPage } }`,
+    );
+    const res = await gql(`{ ${fields.join(' ')} }`, {}, await adminToken());
+    expect(res.status).toBe(400);
+    expect(res.body.errors?.[0]?.message).toMatch(/selects 900 fields; the limit is 500/);
+  });
+
+  it('still serves the full introspection query (Apollo Sandbox)', async () => {
+    const res = await gql<{ __schema: { types: unknown[] } }>(getIntrospectionQuery());
+    expect(res.status).toBe(200);
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data?.__schema.types.length).toBeGreaterThan(10);
+  });
+});
+
+describe('login throttling', () => {
+  const password = 'the-right-password';
+  let username: string;
+
+  beforeAll(async () => {
+    username = uniqueTag('thr').slice(0, 40);
+    const db = createKysely<SubscriberDB>(collector().subscriberAdminUrl, {
+      applicationName: 'test',
+    });
+    try {
+      await createUser(db, username, password);
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it('refuses further attempts with 429 after 10 failures, even with the right password', async () => {
+    for (let i = 0; i < 10; i++) {
+      const res = await http(`${collector().gatewayUrl}/login`, {
+        method: 'POST',
+        json: { username, password: `wrong-${i}` },
+      });
+      expect(res.status).toBe(401);
+    }
+    const blocked = await http<{ error: { code: string; message: string } }>(
+      `${collector().gatewayUrl}/login`,
+      { method: 'POST', json: { username, password } },
+    );
+    expect(blocked.status).toBe(429);
+    expect(blocked.body.error).toMatchObject({ code: 'TOO_MANY_REQUESTS' });
+    expect(blocked.body.error.message).toMatch(/try again in \d+ s/);
+    const viaGraphql = await gql(
+      'mutation($u: String!, $p: String!) { login(username: $u, password: $p) }',
+      {
+        u: username,
+        p: password,
+      },
+    );
+    expect(viaGraphql.status).toBe(429);
+    expect(viaGraphql.body.errors?.[0]?.extensions?.code).toBe('TOO_MANY_REQUESTS');
+  });
+});
+
+describe('transport errors on /graphql are GraphQL-shaped', () => {
+  it('malformed JSON', async () => {
+    const res = await http<{ errors: Array<{ message: string; extensions: { code: string } }> }>(
+      `${collector().gatewayUrl}/graphql`,
+      { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query": ' },
+    );
+    expect(res.status).toBe(400);
+    expect(res.body.errors[0]?.extensions.code).toBe('BAD_USER_INPUT');
+    expect(res.body.errors[0]?.message).toMatch(/Malformed JSON|JSON/);
+  });
+});
+
+describe('database outages answer 503', () => {
+  let dropper: net.Server;
+  let api: RunningService;
+  beforeAll(async () => {
+    // Accepts connections and cuts them at once: "Connection terminated unexpectedly".
+    dropper = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((r) => dropper.listen(0, '127.0.0.1', r));
+    const port = (dropper.address() as net.AddressInfo).port;
+    api = await startPublisherApi({
+      databaseUrl: `postgres://u:p@127.0.0.1:${port}/collector`,
+      host: '127.0.0.1',
+      port: 0,
+      bodyLimit: 1024,
+      logLevel: 'silent',
+    });
+  });
+  afterAll(async () => {
+    await api.stop();
+    await new Promise((r) => dropper.close(r));
+  });
+
+  it('when the connection is cut', async () => {
+    const res = await postDatum(api.url, { x: 1 });
+    expect(res.status).toBe(503);
+    expect((await http(`${api.url}/health`)).status).toBe(503);
+  });
+});
