@@ -58,6 +58,8 @@ interface Opts<T> {
   default?: T;
   /** Required when NODE_ENV=production even if a default exists for development. */
   requiredInProduction?: boolean;
+  /** Unset (outside the production rule above) gives undefined instead of an error. */
+  optional?: boolean;
 }
 
 function setting<T>(
@@ -74,8 +76,9 @@ function setting<T>(
         if (opts.requiredInProduction && isProduction(env)) {
           throw new Invalid('is required when NODE_ENV=production');
         }
-        if (opts.default === undefined) throw new Invalid('is required');
-        return opts.default;
+        if (opts.default !== undefined) return opts.default;
+        if (opts.optional) return undefined as T;
+        throw new Invalid('is required');
       }
       return convert(raw);
     },
@@ -192,19 +195,9 @@ export function optionalPassword(
   minLength: number,
   opts: { requiredInProduction?: boolean } = {},
 ): Setting<string | undefined> {
-  return {
-    name,
-    description,
-    parse(raw, env) {
-      if (raw === undefined) {
-        if (opts.requiredInProduction && isProduction(env)) {
-          throw new Invalid('is required when NODE_ENV=production');
-        }
-        return undefined;
-      }
-      return checkSecret(raw, minLength);
-    },
-  };
+  return setting<string | undefined>(name, description, { ...opts, optional: true }, (raw) =>
+    checkSecret(raw, minLength),
+  );
 }
 
 /** `name=postgres://…` pairs separated by commas or whitespace. */
