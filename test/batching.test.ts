@@ -1,0 +1,78 @@
+/**
+ * Nested reads are batched: a page of data with every datum's annotations (and each annotation's
+ * datum) costs the same number of SQL statements whatever the page size.
+ */
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listen } from '../common/http.js';
+import type { RunningService } from '../common/service.js';
+import type { SubscriberDB } from '../subscriber-graphql/db.js';
+import { buildGatewayApp } from '../subscriber-graphql/server.js';
+import { adminToken, collector, gql, http, postDatum, replicated } from './helpers.js';
+
+const statements: string[] = [];
+let gateway: RunningService;
+
+beforeAll(async () => {
+  // The real gateway app, on a Kysely instance that records every statement it runs.
+  const pool = new pg.Pool({ connectionString: collector().subscriberGatewayUrl, max: 4 });
+  const db = new Kysely<SubscriberDB>({
+    dialect: new PostgresDialect({ pool }),
+    log: (event) => {
+      if (event.level === 'query') statements.push(event.query.sql);
+    },
+  });
+  const app = await buildGatewayApp(
+    db,
+    { bodyLimit: 1024 * 1024, logLevel: 'silent', production: false },
+    { secret: collector().jwtSecret, ttlSeconds: 60 },
+  );
+  gateway = await listen(app, { host: '127.0.0.1', port: 0 }, () => db.destroy());
+
+  // Enough annotated rows for a full page.
+  const token = await adminToken();
+  const pub = collector().publishers[0] as { url: string };
+  for (let i = 0; i < 12; i++) {
+    const { body } = await postDatum(pub.url, { batching: i });
+    await replicated(body.id);
+    for (let j = 0; j < 2; j++) {
+      await gql(
+        'mutation($id: UUID!) { annotate(dataId: $id, body: 1) { id } }',
+        { id: body.id },
+        token,
+      );
+    }
+  }
+});
+afterAll(() => gateway.stop());
+
+async function statementsFor(first: number): Promise<string[]> {
+  statements.length = 0;
+  const res = await http<{
+    data?: { data: { nodes: Array<{ annotations: unknown[] }> } };
+    errors?: unknown;
+  }>(`${gateway.url}/graphql`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${await adminToken()}` },
+    json: {
+      query: `query($first: Int) { data(first: $first) { nodes { id
+          annotations { id body datum { id publisher } } } } }`,
+      variables: { first },
+    },
+  });
+  expect(res.body.errors).toBeUndefined();
+  expect(res.body.data?.data.nodes).toHaveLength(first);
+  return [...statements];
+}
+
+describe('batched nested reads', () => {
+  it('uses two statements for a page of 2 and for a page of 10', async () => {
+    const small = await statementsFor(2);
+    const large = await statementsFor(10);
+    expect(small).toHaveLength(2);
+    expect(large).toHaveLength(2);
+    expect(large[0]).toMatch(/from "data"/);
+    expect(large[1]).toMatch(/from "annotation" where "data_id" in/);
+  });
+});
