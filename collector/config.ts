@@ -2,6 +2,7 @@
 import {
   bytes,
   type ConfigOf,
+  dbPassword,
   int,
   LOG_LEVELS,
   namedUrls,
@@ -10,7 +11,6 @@ import {
   port,
   postgresUrl,
   readConfig,
-  requiredSecret,
   secret,
   str,
 } from '../common/env.js';
@@ -61,17 +61,17 @@ export const setupSchema = {
     'COLLECTOR_PUBLISHER_ADMIN_URLS',
     'comma-separated name=postgres://superuser:password@host:5432/collector, one per publisher',
   ),
-  publisherApiPassword: requiredSecret(
+  publisherApiPassword: dbPassword(
     'COLLECTOR_PUBLISHER_API_DB_PASSWORD',
     'password setup gives the collector_publisher_api role on each publisher',
     DB_PASSWORD_MIN,
   ),
-  replicationPassword: requiredSecret(
+  replicationPassword: dbPassword(
     'COLLECTOR_REPLICATION_PASSWORD',
     'password setup gives the collector_replicator role on each publisher',
     DB_PASSWORD_MIN,
   ),
-  gatewayPassword: requiredSecret(
+  gatewayPassword: dbPassword(
     'COLLECTOR_GATEWAY_DB_PASSWORD',
     'password setup gives the collector_gateway role on the subscriber',
     DB_PASSWORD_MIN,

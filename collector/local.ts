@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { LogLevel } from '../common/env.js';
 import { portIsFree } from '../common/ports.js';
@@ -78,14 +78,24 @@ export async function readSecrets(dataDir: string): Promise<LocalSecrets | undef
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new Error(`Cannot read ${file}: ${(e as Error).message}`);
   }
+  let secrets: LocalSecrets | undefined;
   try {
-    return JSON.parse(text) as LocalSecrets;
+    secrets = JSON.parse(text) as LocalSecrets;
   } catch {
-    throw new Error(
-      `${file} is not valid JSON. Restore it from a backup; without it the local clusters' ` +
-        `passwords are lost (deleting ${dataDir} starts over, and deletes all local data).`,
-    );
+    // reported below
   }
+  const complete =
+    typeof secrets?.superuserPassword === 'string' &&
+    typeof secrets.jwtSecret === 'string' &&
+    ['publisherApi', 'replicator', 'gateway'].every(
+      (k) =>
+        typeof (secrets?.roles as unknown as Record<string, unknown> | undefined)?.[k] === 'string',
+    );
+  if (secrets && complete) return secrets;
+  throw new Error(
+    `${file} is not valid JSON or lacks passwords. Restore it from a backup; without it the local clusters' ` +
+      `passwords are lost (deleting ${dataDir} starts over, and deletes all local data).`,
+  );
 }
 
 async function loadOrCreateSecrets(dataDir: string, clusterDirs: string[]): Promise<LocalSecrets> {
@@ -118,28 +128,34 @@ async function loadOrCreateSecrets(dataDir: string, clusterDirs: string[]): Prom
 /** The launcher's PID in `<dataDir>/collector.pid`; a live one means another start owns the dir. */
 async function takeLock(dataDir: string): Promise<void> {
   const file = lockFile(dataDir);
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      // 'wx': created only if absent, so two starts racing cannot both take it.
-      const handle = await open(file, 'wx');
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
-      return;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  // Written in full under a private name, then hard-linked into place: link() fails if the lock
+  // exists, and a reader never sees an empty or partial lock file.
+  const mine = `${file}.${process.pid}`;
+  await writeFile(mine, `${process.pid}\n`);
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await link(mine, file);
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const text = await readFile(file, 'utf8').catch(() => '');
+      const pid = Number(text.trim());
+      if (pid && pid !== process.pid && isAlive(pid)) {
+        throw new AlreadyRunningError(
+          `The Collector is already running from ${dataDir} (process ${pid}). ` +
+            `Stop it with Ctrl-C in its terminal (or: kill ${pid}), or set COLLECTOR_DATA_DIR ` +
+            'and the COLLECTOR_*_PORT variables to run a second one.',
+        );
+      }
+      // Left by a start that was killed: take it over, unless it changed meanwhile.
+      if ((await readFile(file, 'utf8').catch(() => '')) === text) await rm(file, { force: true });
     }
-    const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-    if (pid && pid !== process.pid && isAlive(pid)) {
-      throw new AlreadyRunningError(
-        `The Collector is already running from ${dataDir} (process ${pid}). ` +
-          `Stop it with Ctrl-C in its terminal (or: kill ${pid}), or set COLLECTOR_DATA_DIR ` +
-          'and the COLLECTOR_*_PORT variables to run a second one.',
-      );
-    }
-    // Left by a start that was killed: take it over.
-    await rm(file, { force: true });
+    throw new Error(`Cannot take the lock ${file}: another start is racing for it`);
+  } finally {
+    await rm(mine, { force: true });
   }
-  throw new Error(`Cannot take the lock ${file}`);
 }
 
 async function checkPorts(wanted: Array<{ port: number; what: string }>): Promise<void> {

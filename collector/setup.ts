@@ -55,6 +55,21 @@ function conninfoValue(v: string): string {
   return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
+const LIBPQ_SSL_KEYS = new Set([
+  'sslmode',
+  'sslrootcert',
+  'sslcert',
+  'sslkey',
+  'sslcrl',
+  'sslcrldir',
+  'sslsni',
+  'sslcompression',
+  'sslnegotiation',
+  'sslcertmode',
+  'ssl_min_protocol_version',
+  'ssl_max_protocol_version',
+]);
+
 export function replicationConninfo(p: PublisherTarget, password: string): string {
   const url = new URL(p.adminUrl);
   const parts: Record<string, string> = {
@@ -65,18 +80,32 @@ export function replicationConninfo(p: PublisherTarget, password: string): strin
     user: 'collector_replicator',
     password,
   };
-  // TLS settings of the admin URL (sslmode=require, sslrootcert=…) apply to replication too.
-  for (const [key, value] of url.searchParams) if (key.startsWith('ssl')) parts[key] = value;
+  // TLS settings of the admin URL apply to replication too, as libpq understands them (file
+  // paths are read on the subscriber's server). node-postgres spellings are translated.
+  for (const [key, value] of url.searchParams) {
+    if (LIBPQ_SSL_KEYS.has(key))
+      parts[key] = key === 'sslmode' && value === 'no-verify' ? 'require' : value;
+    else if (
+      key === 'ssl' &&
+      value !== 'false' &&
+      value !== '0' &&
+      !url.searchParams.has('sslmode')
+    ) {
+      parts.sslmode = 'require';
+    }
+  }
   return Object.entries(parts)
     .map(([k, v]) => `${k}=${conninfoValue(v)}`)
     .join(' ');
 }
 
 /**
- * Setup's sessions never log statements, not even failing ones: ALTER SUBSCRIPTION … CONNECTION
- * carries the replication password. (These settings need a superuser, as CREATE SUBSCRIPTION does.)
+ * Setup's sessions never log statements, not even failing or slow ones: CREATE/ALTER SUBSCRIPTION
+ * carry the replication password. These settings need a superuser at connect time, as setup does
+ * anyway (CREATE SUBSCRIPTION with connection passwords, role passwords).
  */
-const NO_STATEMENT_LOGGING = '-c log_statement=none -c log_min_error_statement=panic';
+const NO_STATEMENT_LOGGING =
+  '-c log_statement=none -c log_min_error_statement=panic -c log_min_duration_statement=-1';
 
 async function withDb<DB, T>(url: string, fn: (db: Kysely<DB>) => Promise<T>): Promise<T> {
   const db = createKysely<DB>(url, {

@@ -144,6 +144,7 @@ export function postgresUrl(name: string, description: string): Setting<string> 
     if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
       throw new Invalid(`must start with postgres://, got "${url.protocol}//"`);
     }
+    checkUrlPassword(raw);
     return raw;
   });
 }
@@ -167,6 +168,13 @@ export function logLevel(): Setting<LogLevel> {
   return oneOf('COLLECTOR_LOG_LEVEL', 'server log level', LOG_LEVELS, 'info');
 }
 
+/** A database URL whose password is still an .env.example placeholder is refused too. */
+function checkUrlPassword(raw: string): void {
+  if (/replace-me/i.test(raw)) {
+    throw new Invalid('holds a placeholder password from .env.example: set a real one');
+  }
+}
+
 /** Length and placeholder checks shared by every secret setting. */
 function checkSecret(raw: string, minLength: number): string {
   if (raw.length < minLength) throw new Invalid(`must be at least ${minLength} characters`);
@@ -179,13 +187,17 @@ function checkSecret(raw: string, minLength: number): string {
   return raw;
 }
 
-/** A secret that is always required (deployment passwords), with a minimum length. */
-export function requiredSecret(
-  name: string,
-  description: string,
-  minLength: number,
-): Setting<string> {
-  return setting(name, description, {}, (raw) => checkSecret(raw, minLength));
+/**
+ * A database role password: always required, and printable ASCII without spaces. It goes into
+ * connection strings, and into SCRAM verifiers computed here (no SASLprep needed for ASCII).
+ */
+export function dbPassword(name: string, description: string, minLength: number): Setting<string> {
+  return setting(name, description, {}, (raw) => {
+    if (!/^[\x21-\x7e]+$/.test(raw)) {
+      throw new Invalid('must be printable ASCII without spaces (openssl rand -hex 24 makes one)');
+    }
+    return checkSecret(raw, minLength);
+  });
 }
 
 /** An optional password (unset means "generate one"), with a minimum length when set. */
@@ -217,6 +229,7 @@ export function namedUrls(
           `"${item}" is not of the form name=postgres://user:password@host:5432/db`,
         );
       }
+      checkUrlPassword(url);
       return { name: key, url };
     });
   });

@@ -93,6 +93,9 @@ const CONSTRAINT_ERRORS: Record<string, () => AppError> = {
  */
 export function toAppError(e: unknown): AppError | undefined {
   if (e instanceof AppError) return e;
+  // Node's socket errors first: some (EPIPE) look like five-character SQLSTATEs.
+  const nodeCode = (e as { code?: unknown } | null)?.code;
+  if (typeof nodeCode === 'string' && UNAVAILABLE_NODE_CODES.has(nodeCode)) return unavailable();
   if (isPgError(e)) {
     const code = e.code ?? '';
     const byConstraint = e.constraint ? CONSTRAINT_ERRORS[e.constraint] : undefined;
@@ -110,8 +113,6 @@ export function toAppError(e: unknown): AppError | undefined {
     }
     return undefined;
   }
-  const nodeCode = (e as { code?: unknown } | null)?.code;
-  if (typeof nodeCode === 'string' && UNAVAILABLE_NODE_CODES.has(nodeCode)) return unavailable();
   if (e instanceof Error && UNAVAILABLE_MESSAGES.test(e.message)) return unavailable();
   return undefined;
 }

@@ -64,8 +64,9 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
     onConstructorPoisoning: 'ignore',
   });
 
+  // ignoreTrailingSlash routes /graphql/ to Apollo too.
   const isGraphql = (url: string) =>
-    opts.graphqlPath !== undefined && url.split('?')[0] === opts.graphqlPath;
+    opts.graphqlPath !== undefined && url.split('?')[0]?.replace(/\/$/, '') === opts.graphqlPath;
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const mapped =

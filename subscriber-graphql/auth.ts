@@ -4,7 +4,7 @@
  */
 import { randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import { unauthenticated } from '../common/errors.js';
+import { AppError, unauthenticated } from '../common/errors.js';
 
 // N = 2^15 with r = 8 takes about 50 ms and 32 MiB: slow for guessing, fine for a login.
 const SCRYPT = { N: 2 ** 15, r: 8, p: 1, keylen: 32 };
@@ -12,6 +12,8 @@ const SCRYPT = { N: 2 ** 15, r: 8, p: 1, keylen: 32 };
 // scrypt runs on libuv's small thread pool, which pg's DNS lookups share: at most two hashes at
 // a time, so a burst of logins queues here instead of stalling everything else.
 const MAX_CONCURRENT_HASHES = 2;
+// Beyond this many queued, refuse at once rather than let a burst delay every real login.
+const MAX_WAITING_HASHES = 32;
 let hashing = 0;
 const waiting: Array<() => void> = [];
 
@@ -23,7 +25,12 @@ async function scrypt(
   p: number,
   keylen: number,
 ): Promise<Buffer> {
-  if (hashing >= MAX_CONCURRENT_HASHES) await new Promise<void>((go) => waiting.push(go));
+  if (hashing >= MAX_CONCURRENT_HASHES) {
+    if (waiting.length >= MAX_WAITING_HASHES) {
+      throw new AppError('TOO_MANY_REQUESTS', 'Too many logins at once; try again in a moment.');
+    }
+    await new Promise<void>((go) => waiting.push(go));
+  }
   hashing += 1;
   try {
     return await new Promise<Buffer>((resolve, reject) => {

@@ -21,10 +21,15 @@ interface Measure {
   fields: number;
 }
 
+/**
+ * Depth and field count of a selection set. Each fragment is measured once (memo), so fragments
+ * spreading fragments cannot make validation exponential; a fragment cycle (reported by
+ * graphql's NoFragmentCyclesRule) counts as empty here.
+ */
 function measure(
   set: SelectionSetNode,
-  fragments: (name: string) => FragmentDefinitionNode | null | undefined,
-  seen: Set<string>,
+  fragment: (name: string) => FragmentDefinitionNode | null | undefined,
+  memo: Map<string, Measure | 'visiting'>,
 ): Measure {
   let depth = 0;
   let fields = 0;
@@ -32,19 +37,26 @@ function measure(
     let inner: Measure = { depth: 0, fields: 0 };
     if (sel.kind === Kind.FIELD) {
       if (sel.name.value.startsWith('__')) continue;
-      inner = sel.selectionSet ? measure(sel.selectionSet, fragments, seen) : inner;
+      inner = sel.selectionSet ? measure(sel.selectionSet, fragment, memo) : inner;
       inner = { depth: inner.depth + 1, fields: inner.fields + 1 };
     } else if (sel.kind === Kind.INLINE_FRAGMENT) {
-      inner = measure(sel.selectionSet, fragments, seen);
+      inner = measure(sel.selectionSet, fragment, memo);
     } else {
       const name = sel.name.value;
-      const fragment = fragments(name);
-      // A cycle of fragments is reported by graphql's own NoFragmentCyclesRule.
-      if (!fragment || seen.has(name)) continue;
-      inner = measure(fragment.selectionSet, fragments, new Set([...seen, name]));
+      const known = memo.get(name);
+      if (known === 'visiting') continue;
+      if (known) inner = known;
+      else {
+        const definition = fragment(name);
+        if (!definition) continue;
+        memo.set(name, 'visiting');
+        inner = measure(definition.selectionSet, fragment, memo);
+        memo.set(name, inner);
+      }
     }
     depth = Math.max(depth, inner.depth);
-    fields += inner.fields;
+    // Saturate: past the limit the exact count does not matter, and it cannot overflow.
+    fields = Math.min(fields + inner.fields, MAX_FIELDS + 1);
   }
   return { depth, fields };
 }
@@ -55,7 +67,7 @@ export function queryLimits(context: ValidationContext): ASTVisitor {
       const { depth, fields } = measure(
         node.selectionSet,
         (name) => context.getFragment(name),
-        new Set(),
+        new Map(),
       );
       if (depth > MAX_DEPTH) {
         context.reportError(
@@ -68,7 +80,7 @@ export function queryLimits(context: ValidationContext): ASTVisitor {
       if (fields > MAX_FIELDS) {
         context.reportError(
           new GraphQLError(
-            `The query selects ${fields} fields; the limit is ${MAX_FIELDS}. Split it into several queries.`,
+            `The query selects more than ${MAX_FIELDS} fields. Split it into several queries.`,
             { nodes: [node] },
           ),
         );

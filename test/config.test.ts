@@ -75,6 +75,21 @@ describe('gateway config', () => {
     expect(
       problems(() => readLocalConfig({ COLLECTOR_ADMIN_PASSWORD: 'replace-me-admin-password' })),
     ).toEqual([expect.stringMatching(/^COLLECTOR_ADMIN_PASSWORD: is still the placeholder/)]);
+    // Superuser passwords reach the collector only inside URLs: checked there.
+    expect(
+      problems(() =>
+        readSetupConfig({
+          COLLECTOR_SUBSCRIBER_ADMIN_URL: 'postgres://postgres:replace-me-sub@db/collector',
+          COLLECTOR_PUBLISHER_ADMIN_URLS: 'pub1=postgres://postgres:replace-me-pub1@pub1/collector',
+          COLLECTOR_PUBLISHER_API_DB_PASSWORD: 'x'.repeat(12),
+          COLLECTOR_REPLICATION_PASSWORD: 'y'.repeat(12),
+          COLLECTOR_GATEWAY_DB_PASSWORD: 'z'.repeat(12),
+        }),
+      ),
+    ).toEqual([
+      expect.stringMatching(/^COLLECTOR_SUBSCRIBER_ADMIN_URL: holds a placeholder password/),
+      expect.stringMatching(/^COLLECTOR_PUBLISHER_ADMIN_URLS: holds a placeholder password/),
+    ]);
   });
 
   it('refuses to run in production without a JWT secret, or with a short one', () => {

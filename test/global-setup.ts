@@ -8,7 +8,7 @@ import { rm } from 'node:fs/promises';
 import type { TestProject } from 'vitest/node';
 import { killAllNow } from '../collector/cluster.js';
 import { type LocalCollector, startLocalCollector } from '../collector/local.js';
-import { freePorts } from '../common/ports.js';
+import { freeRange } from '../common/ports.js';
 import { scratchDir, stopScratchLaunchersNow, sweepAbandoned } from './sweep.js';
 
 export interface TestCollector {
@@ -41,12 +41,13 @@ export async function setup(project: TestProject) {
     killAllNow();
     stopScratchLaunchersNow();
   });
-  const [subscriber, pub1, pub2] = await freePorts(3);
+  const subscriber = await freeRange(3);
+  const [pub1, pub2] = [subscriber + 1, subscriber + 2];
   const began = performance.now();
   collector = await startLocalCollector({
     dataDir: dir,
     publishers: 2,
-    pgPorts: { subscriber: subscriber as number, publishers: [pub1 as number, pub2 as number] },
+    pgPorts: { subscriber, publishers: [pub1, pub2] },
     httpPorts: { gateway: 0, publishers: [0, 0] },
     adminPassword: ADMIN_PASSWORD,
     bodyLimit: 1024 * 1024,

@@ -80,7 +80,24 @@ describe('GraphQL query limits', () => {
     );
     const res = await gql(`{ ${fields.join(' ')} }`, {}, await adminToken());
     expect(res.status).toBe(400);
-    expect(res.body.errors?.[0]?.message).toMatch(/selects 900 fields; the limit is 500/);
+    expect(res.body.errors?.[0]?.message).toMatch(/selects more than 500 fields/);
+  });
+
+  it('measures each fragment once: fragments spreading fragments twice stay cheap', async () => {
+    // f0 spreads f1 twice, f1 spreads f2 twice, …: 2^30 paths if every spread were re-measured.
+    const fragments = Array.from({ length: 30 }, (_, i) =>
+      i < 29
+        ? `fragment f${i} on Datum { id ...f${i + 1} annotations { datum { ...f${i + 1} } } }`
+        : `fragment f${i} on Datum { id }`,
+    );
+    // Without the memo this would not finish within the test timeout.
+    const res = await gql(
+      `{ data(first: 1) { nodes { ...f0 } } } ${fragments.join(' ')}`,
+      {},
+      await adminToken(),
+    );
+    expect(res.status).toBe(400);
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
   });
 
   it('still serves the full introspection query (Apollo Sandbox)', async () => {

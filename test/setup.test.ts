@@ -25,6 +25,15 @@ describe('replication connection strings', () => {
     );
   });
 
+  it("translate node-postgres TLS spellings to libpq's", () => {
+    const url = (q: string) =>
+      replicationConninfo({ name: 'p', adminUrl: `postgres://u:p@h/db?${q}` }, 'pw');
+    expect(url('ssl=true')).toMatch(/ sslmode='require'$/);
+    expect(url('sslmode=no-verify')).toMatch(/ sslmode='require'$/);
+    expect(url('ssl=false')).not.toMatch(/sslmode/);
+    expect(url('sslfoo=1')).not.toMatch(/sslfoo/);
+  });
+
   it('unbracket IPv6 hosts', () => {
     expect(replicationConninfo({ name: 'p', adminUrl: 'postgres://u:p@[::1]/db' }, 'pw')).toMatch(
       /^host='::1' port='5432' dbname='db'/,

@@ -5,8 +5,8 @@
  * still alive (a concurrent run) is left alone.
  */
 import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
-import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Cluster, isAlive } from '../collector/cluster.js';
 
@@ -17,18 +17,37 @@ const OWNER = 'owner.pid';
 export async function scratchDir(label: string): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), `${SCRATCH_PREFIX}${label}-`));
   await chmod(dir, 0o755);
-  await writeFile(path.join(dir, OWNER), `${process.pid}\n`);
+  // Host name too: on a /tmp shared between machines or containers, PIDs mean nothing.
+  await writeFile(path.join(dir, OWNER), `${process.pid} ${hostname()}\n`);
   return dir;
+}
+
+/** The owner of a scratch directory, if it was made on this host. */
+async function ownerOf(dir: string): Promise<{ pid: number } | 'foreign' | 'unknown'> {
+  const text = await readFile(path.join(dir, OWNER), 'utf8').catch(() => '');
+  const [pid, host] = text.trim().split(' ');
+  if (!pid) return 'unknown';
+  return host === hostname() ? { pid: Number(pid) } : 'foreign';
 }
 
 async function pidIn(file: string): Promise<number> {
   return Number((await readFile(file, 'utf8').catch(() => '0')).trim()) || 0;
 }
 
+/** Only a `collector start` is ever signalled: a recorded PID may have been reused since. */
+function isLauncher(pid: number): boolean {
+  try {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmd.includes('cli.js') && cmd.includes('start');
+  } catch {
+    return false;
+  }
+}
+
 async function sweepOne(dir: string, say: (m: string) => void): Promise<void> {
   // A collector launcher (npm start under test) still running from here: ask it to stop.
   const launcher = await pidIn(path.join(dir, 'collector.pid'));
-  if (launcher && isAlive(launcher)) {
+  if (launcher && isAlive(launcher) && isLauncher(launcher)) {
     process.kill(launcher, 'SIGTERM');
     for (let i = 0; i < 100 && isAlive(launcher); i++) await new Promise((r) => setTimeout(r, 100));
   }
@@ -53,8 +72,10 @@ export async function sweepAbandoned(say: (m: string) => void = console.log): Pr
   for (const name of await readdir(tmpdir())) {
     if (!name.startsWith(SCRATCH_PREFIX)) continue;
     const dir = path.join(tmpdir(), name);
-    const owner = await pidIn(path.join(dir, OWNER));
-    if (owner && isAlive(owner)) continue;
+    const owner = await ownerOf(dir);
+    if (owner === 'foreign' || (owner !== 'unknown' && isAlive(owner.pid))) continue;
+    // No owner yet: maybe a run that is creating it right now. Only sweep it once it is old.
+    if (owner === 'unknown' && Date.now() - (await stat(dir)).mtimeMs < 3_600_000) continue;
     await sweepOne(dir, say);
   }
 }
@@ -97,7 +118,15 @@ export function stopScratchLaunchersNow(): void {
   }
   for (const name of names) {
     const dir = path.join(tmpdir(), name);
-    const owner = readPidSync(path.join(dir, OWNER));
+    const [ownerText, host] = (() => {
+      try {
+        return readFileSync(path.join(dir, OWNER), 'utf8').trim().split(' ');
+      } catch {
+        return [];
+      }
+    })();
+    const owner = Number(ownerText) || 0;
+    if (!owner || host !== hostname()) continue;
     const ours = owner === process.pid || !isAlive(owner) || parentOf(owner) === process.pid;
     if (!ours) continue;
     // Launchers still loading have not written collector.pid yet: use the PIDs the tests noted.
@@ -108,7 +137,7 @@ export function stopScratchLaunchersNow(): void {
       // none noted
     }
     for (const pid of new Set([readPidSync(path.join(dir, 'collector.pid')), ...noted])) {
-      if (pid > 0 && isAlive(pid)) process.kill(pid, 'SIGTERM');
+      if (pid > 0 && isAlive(pid) && isLauncher(pid)) process.kill(pid, 'SIGTERM');
     }
   }
 }

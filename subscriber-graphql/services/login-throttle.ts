@@ -37,9 +37,14 @@ export class LoginThrottle {
     ];
   }
 
-  /** Throws TOO_MANY_REQUESTS if this username or address has failed too often lately. */
-  check(username: string, address: string, now = Date.now()): void {
-    for (const [key, limit] of this.keys(username, address)) {
+  /**
+   * Admits one attempt, or throws TOO_MANY_REQUESTS if this username or address has failed too
+   * often lately. The attempt counts as a failure from now on, so parallel guesses cannot all slip
+   * past the check while their hashes are computed; `succeeded` takes it back.
+   */
+  begin(username: string, address: string, now = Date.now()): void {
+    const keys = this.keys(username, address);
+    for (const [key, limit] of keys) {
       const w = this.windows.get(key);
       if (w && w.resetAt <= now) this.windows.delete(key);
       else if (w && w.failures >= limit) {
@@ -50,21 +55,27 @@ export class LoginThrottle {
         );
       }
     }
-  }
-
-  failed(username: string, address: string, now = Date.now()): void {
-    if (this.windows.size > MAX_KEYS) {
-      for (const [key, w] of this.windows) if (w.resetAt <= now) this.windows.delete(key);
-      if (this.windows.size > MAX_KEYS) this.windows.clear();
-    }
-    for (const [key] of this.keys(username, address)) {
+    this.evictIfFull(now);
+    for (const [key] of keys) {
       const w = this.windows.get(key);
-      if (w && w.resetAt > now) w.failures += 1;
+      if (w) w.failures += 1;
       else this.windows.set(key, { failures: 1, resetAt: now + this.limits.windowMs });
     }
   }
 
   succeeded(username: string, address: string): void {
     this.windows.delete(`u:${address}:${username}`);
+    const w = this.windows.get(`a:${address}`);
+    if (w && w.failures > 0) w.failures -= 1;
+  }
+
+  /** Keeps memory bounded: drop expired windows, then the oldest ones (Map keeps insertion order). */
+  private evictIfFull(now: number): void {
+    if (this.windows.size < MAX_KEYS) return;
+    for (const [key, w] of this.windows) if (w.resetAt <= now) this.windows.delete(key);
+    for (const key of this.windows.keys()) {
+      if (this.windows.size < MAX_KEYS * 0.9) break;
+      this.windows.delete(key);
+    }
   }
 }

@@ -65,15 +65,10 @@ export async function login(
 ): Promise<AuthUser> {
   const { username, password, address } = attempt;
   const name = typeof username === 'string' ? username : '';
-  throttle.check(name, address);
-  try {
-    const user = await authenticate(db, username, password);
-    throttle.succeeded(name, address);
-    return user;
-  } catch (e) {
-    if (e instanceof AppError && e.code === 'UNAUTHENTICATED') throttle.failed(name, address);
-    throw e;
-  }
+  throttle.begin(name, address);
+  const user = await authenticate(db, username, password);
+  throttle.succeeded(name, address);
+  return user;
 }
 
 /** Checks a username and password; the same error for an unknown user and a wrong password. */
