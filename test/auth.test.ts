@@ -17,6 +17,15 @@ function claims() {
   };
 }
 
+/** A token signed with the gateway's own key that expired `secondsAgo`. */
+function expiredToken(secondsAgo: number): string {
+  return jwt.sign(
+    { username: 'admin', exp: Math.floor(Date.now() / 1000) - secondsAgo },
+    collector().jwtSecret,
+    { algorithm: 'HS256', ...claims() },
+  );
+}
+
 async function expectUnauthenticated(
   token: string | undefined,
   message: RegExp,
@@ -89,14 +98,7 @@ describe('login', () => {
   });
 
   it('mutation login returns a working token, even when sent with an expired one', async () => {
-    const expired = jwt.sign(
-      { username: 'admin', exp: Math.floor(Date.now() / 1000) - 60 },
-      collector().jwtSecret,
-      {
-        algorithm: 'HS256',
-        ...claims(),
-      },
-    );
+    const expired = expiredToken(60);
     const res = await gql<{ login: string }>(
       'mutation($u: String!, $p: String!) { login(username: $u, password: $p) }',
       { u: 'admin', p: collector().adminPassword },
@@ -133,14 +135,7 @@ describe('tokens', () => {
   it('rejects garbage', () => expectUnauthenticated('not.a.jwt', /Invalid token/));
 
   it('rejects an expired token and says to log in again', async () => {
-    const expired = jwt.sign(
-      { username: 'admin', exp: Math.floor(Date.now() / 1000) - 10 },
-      collector().jwtSecret,
-      {
-        algorithm: 'HS256',
-        ...claims(),
-      },
-    );
+    const expired = expiredToken(10);
     await expectUnauthenticated(expired, /Token expired at .*Log in again/);
   });
 

@@ -4,7 +4,7 @@
 
 import jwt from 'jsonwebtoken';
 import { describe, expect, it } from 'vitest';
-import { adminToken, collector, gql, http, replicated, withClient } from './helpers.js';
+import { adminToken, collector, gql, http, replicatedDatum, withClient } from './helpers.js';
 
 const UNKNOWN = '00000000-0000-4000-8000-0000000000ff';
 
@@ -107,12 +107,7 @@ describe('GraphQL errors', () => {
   });
 
   it('finds a datum by an upper-case UUID', async () => {
-    const pub = collector().publishers[0] as { url: string };
-    const created = await http<{ id: string }>(`${pub.url}/data`, {
-      method: 'POST',
-      json: { data: { upper: true } },
-    });
-    await replicated(created.body.id);
+    const created = { body: { id: await replicatedDatum({ upper: true }) } };
     const res = await gql<{ datum: { id: string } | null }>(
       'query($id: UUID!) { datum(id: $id) { id } }',
       { id: created.body.id.toUpperCase() },
@@ -128,12 +123,7 @@ describe('GraphQL errors', () => {
   });
 
   it('a token of a user deleted since gets UNAUTHENTICATED on annotate, not a foreign-key error', async () => {
-    const pub = collector().publishers[0] as { url: string };
-    const created = await http<{ id: string }>(`${pub.url}/data`, {
-      method: 'POST',
-      json: { data: { gone: true } },
-    });
-    await replicated(created.body.id);
+    const created = { body: { id: await replicatedDatum({ gone: true }) } };
     const ghost = jwt.sign({ username: 'nobody-anymore' }, collector().jwtSecret, {
       algorithm: 'HS256',
       issuer: 'the-collector',

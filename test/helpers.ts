@@ -110,3 +110,12 @@ export async function replicated(id: string): Promise<void> {
     }),
   );
 }
+
+/** Stores `data` on the first publisher and waits until it has replicated; returns its id. */
+export async function replicatedDatum(data: unknown): Promise<string> {
+  const pub = collector().publishers[0] as { url: string };
+  const created = await postDatum(pub.url, data);
+  if (created.status !== 201) throw new Error(`POST failed: ${created.text}`);
+  await replicated(created.body.id);
+  return created.body.id;
+}
