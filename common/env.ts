@@ -89,10 +89,6 @@ export function str(name: string, description: string, opts: Opts<string> = {}):
   return setting(name, description, opts, (raw) => raw);
 }
 
-export function optionalStr(name: string, description: string): Setting<string | undefined> {
-  return { name, description, parse: (raw) => raw };
-}
-
 /** A secret: no default in production, and a minimum length everywhere. */
 export function secret(
   name: string,

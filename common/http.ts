@@ -1,6 +1,7 @@
 /**
- * The HTTP base shared by the publisher's REST API and the gateway: one error shape,
- * `{ "error": { "code", "message" } }`, and one mapping from every failure to a status code.
+ * The HTTP base shared by the publisher's REST API and the gateway: one mapping from every
+ * failure to a code and a status, sent as `{ "error": { "code", "message" } }` (REST) or, under
+ * the GraphQL path, as `{ "errors": [{ "message", "extensions": { "code" } }] }`.
  */
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Kysely } from 'kysely';

@@ -36,6 +36,8 @@ describe('production gateway', () => {
   it('serves no Apollo Sandbox', async () => {
     const page = await http(`${gateway.url}/graphql`, { headers: { accept: 'text/html' } });
     expect(page.text).not.toMatch(/sandbox/i);
+    // Without a landing page a bare GET is just a GraphQL request with no query.
+    expect(page.status).toBe(400);
   });
 
   it('refuses introspection', async () => {
