@@ -13,6 +13,7 @@ import { arch, platform, tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { Backoff, type BackoffOptions } from './supervisor.js';
 
 const execFile = promisify(execFileCb);
 
@@ -160,6 +161,10 @@ export async function assertPostgresCanReach(dir: string): Promise<void> {
 export class Cluster {
   private child?: ChildProcess;
   private exited?: Promise<number | null>;
+  private stopping = false;
+  private supervision?: { backoff: Backoff; log: (message: string) => void };
+  /** How many times the server was restarted after dying. */
+  restarts = 0;
 
   constructor(readonly options: ClusterOptions) {}
 
@@ -247,10 +252,13 @@ export class Cluster {
         reject(new Error(`Cannot run PostgreSQL for ${this.options.name}: ${e.message}`)),
       ),
     );
+    let up = false;
     const exited = new Promise<number | null>((resolve) => {
-      child.once('exit', (code) => {
+      child.once('exit', (code, signal) => {
         running.delete(this);
         resolve(code);
+        if (up && !this.stopping)
+          this.restartAfterCrash(signal ? `signal ${signal}` : `code ${code}`);
       });
       // No 'exit' follows an 'error' from spawn itself.
       child.once('error', () => resolve(null));
@@ -279,7 +287,38 @@ export class Cluster {
         `${(e as Error).message}\n--- ${this.logFile} (last lines) ---\n${tail}${hint}`,
       );
     }
+    up = true;
+    this.supervision?.backoff.up();
     await this.ensureDatabase();
+  }
+
+  /**
+   * From now on, a server that dies unexpectedly (a crash, an OOM kill) is started again, with
+   * backoff: PostgreSQL recovers from its WAL, so nothing committed is lost.
+   */
+  supervise(log: (message: string) => void, backoff?: BackoffOptions): void {
+    this.stopping = false;
+    this.supervision = { backoff: new Backoff(backoff), log };
+  }
+
+  private restartAfterCrash(how: string): void {
+    const sup = this.supervision;
+    if (!sup) return;
+    const name = `PostgreSQL ${this.options.name}`;
+    const delay = sup.backoff.schedule(() => {
+      if (this.stopping) return;
+      this.restarts += 1;
+      this.start().then(
+        () => sup.log(`${name} restarted (restart ${this.restarts})`),
+        (e: Error) => {
+          sup.log(`${name} failed to restart: ${e.message.split('\n')[0]}`);
+          this.restartAfterCrash('its restart failed');
+        },
+      );
+    });
+    if (delay !== undefined) {
+      sup.log(`${name} died (${how}); restarting in ${(delay / 1000).toFixed(2)} s`);
+    }
   }
 
   /** The postmaster writes "ready" as line 8 of postmaster.pid once it accepts connections. */
@@ -323,6 +362,8 @@ export class Cluster {
    * shutdown if it takes longer than `timeoutMs`. Safe to call twice.
    */
   async stop(timeoutMs = 30_000): Promise<void> {
+    this.stopping = true;
+    this.supervision?.backoff.stop();
     const child = this.child;
     if (child && child.exitCode === null && child.signalCode === null) {
       child.kill('SIGINT');
@@ -345,6 +386,8 @@ export class Cluster {
 
   /** Immediate shutdown, synchronously signalled (see killAllNow). */
   killNow(): void {
+    this.stopping = true;
+    this.supervision?.backoff.stop();
     const child = this.child;
     if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGQUIT');
   }

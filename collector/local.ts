@@ -1,20 +1,19 @@
 /**
  * The local collector behind `npm start`: embedded PostgreSQL clusters (one subscriber, N
- * publishers), wired by `setup`, with every publisher's REST API and the GraphQL gateway running
- * in this process. Everything lives under one data directory, so a restart keeps all data and
- * replication state.
+ * publishers), wired by `setup`, with every publisher's REST API and the GraphQL gateway each in
+ * its own supervised child process, as compose runs them. Everything lives under one data
+ * directory, so a restart keeps all data and replication state.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { LogLevel } from '../common/env.js';
+import { projectRoot } from '../common/paths.js';
 import { portIsFree } from '../common/ports.js';
-import type { RunningService } from '../common/service.js';
-import { startPublisherApi } from '../publisher-api/start.js';
-import { startGateway } from '../subscriber-graphql/start.js';
 import { assertPostgresCanReach, Cluster, isAlive } from './cluster.js';
 import { ensureAdmin, generatePassword, type RolePasswords, setup } from './setup.js';
+import { type BackoffOptions, SupervisedChild } from './supervisor.js';
 
 export const DATABASE = 'collector';
 
@@ -30,6 +29,13 @@ export interface LocalOptions {
   bodyLimit: number;
   logLevel: LogLevel;
   progress?: (message: string) => void;
+  /**
+   * More environment for the service processes, over this process's own: any COLLECTOR_* setting
+   * of publisher-api/config.ts or subscriber-graphql/config.ts (timeouts, limits, NODE_ENV).
+   */
+  env?: Record<string, string>;
+  /** Restart delays for dead services and PostgreSQL servers (tests shorten them). */
+  backoff?: BackoffOptions;
   /** Aborting stops whatever has started so far, and the start rejects with StartAborted. */
   signal?: AbortSignal;
 }
@@ -41,6 +47,8 @@ export interface LocalPublisher {
   apiDatabaseUrl: string;
   pgPort: number;
   cluster: Cluster;
+  /** The REST API's process. */
+  api: SupervisedChild;
 }
 
 export interface LocalCollector {
@@ -50,6 +58,8 @@ export interface LocalCollector {
   subscriberAdminUrl: string;
   subscriberGatewayUrl: string;
   subscriberCluster: Cluster;
+  /** The GraphQL gateway's process. */
+  gateway: SupervisedChild;
   jwtSecret: string;
   /** Set only on the start that created `admin` with a generated password. */
   generatedAdminPassword?: string;
@@ -191,13 +201,18 @@ export async function startLocalCollector(opts: LocalOptions): Promise<LocalColl
   await assertPostgresCanReach(dataDir);
   await takeLock(dataDir);
 
-  const services: RunningService[] = [];
+  const services: SupervisedChild[] = [];
   const clusters: Cluster[] = [];
   const stopAll = async () => {
     try {
-      for (const s of services.splice(0).reverse()) {
-        await s.stop().catch((e) => say(`while stopping a server: ${(e as Error).message}`));
-      }
+      // Servers first (each closes its connections), then PostgreSQL.
+      await Promise.all(
+        services
+          .splice(0)
+          .map((s) =>
+            s.stop().catch((e) => say(`while stopping a server: ${(e as Error).message}`)),
+          ),
+      );
       await allSettledOrThrow(clusters.map((c) => c.stop()));
     } finally {
       await rm(lockFile(dataDir), { force: true });
@@ -254,6 +269,7 @@ export async function startLocalCollector(opts: LocalOptions): Promise<LocalColl
     clusters.push(...all);
     // Settled, not Promise.all: a failed start must not leave a sibling starting after stopAll.
     await allSettledOrThrow(all.map((c) => c.start()));
+    for (const c of all) c.supervise(say, opts.backoff);
     say(`PostgreSQL 18 running: subscriber and ${names.length} publisher(s)`);
     checkpoint();
 
@@ -266,47 +282,54 @@ export async function startLocalCollector(opts: LocalOptions): Promise<LocalColl
     checkpoint();
 
     const jwtSecret = opts.jwtSecret ?? secrets.jwtSecret;
-    const publishers: LocalPublisher[] = [];
-    for (const [i, cluster] of publisherClusters.entries()) {
-      const apiDatabaseUrl = databaseUrl(
-        'collector_publisher_api',
-        secrets.roles.publisherApi,
-        cluster.options.port,
-      );
-      const api = await startPublisherApi({
-        databaseUrl: apiDatabaseUrl,
-        host: '127.0.0.1',
-        port: opts.httpPorts.publishers[i] ?? 0,
-        bodyLimit: opts.bodyLimit,
-        logLevel: opts.logLevel,
+    const common = {
+      ...process.env,
+      COLLECTOR_BODY_LIMIT: String(opts.bodyLimit),
+      COLLECTOR_LOG_LEVEL: opts.logLevel,
+      ...opts.env,
+    };
+    const child = (name: string, entry: string, portVariable: string, env: object) =>
+      new SupervisedChild({
+        name,
+        script: path.join(projectRoot(), 'dist', entry),
+        env: { ...common, ...env },
+        portVariable,
+        backoff: opts.backoff,
+        log: say,
       });
-      services.push(api);
-      publishers.push({
-        name: cluster.options.name,
-        url: api.url,
-        adminUrl: cluster.adminUrl,
-        apiDatabaseUrl,
-        pgPort: cluster.options.port,
-        cluster,
-      });
-    }
+    const apiDatabaseUrls = publisherClusters.map((c) =>
+      databaseUrl('collector_publisher_api', secrets.roles.publisherApi, c.options.port),
+    );
+    const apis = publisherClusters.map((c, i) =>
+      child(`${c.options.name} API`, 'publisher-api/main.js', 'COLLECTOR_PUBLISHER_PORT', {
+        COLLECTOR_PUBLISHER_DATABASE_URL: apiDatabaseUrls[i],
+        COLLECTOR_PUBLISHER_HOST: '127.0.0.1',
+        COLLECTOR_PUBLISHER_PORT: String(opts.httpPorts.publishers[i] ?? 0),
+      }),
+    );
     const subscriberGatewayUrl = databaseUrl(
       'collector_gateway',
       secrets.roles.gateway,
       subscriberCluster.options.port,
     );
-    services.push(
-      await startGateway({
-        databaseUrl: subscriberGatewayUrl,
-        host: '127.0.0.1',
-        port: opts.httpPorts.gateway,
-        jwtSecret,
-        jwtTtlSeconds: 8 * 3600,
-        bodyLimit: opts.bodyLimit,
-        logLevel: opts.logLevel,
-        production: false,
-      }),
-    );
+    const gateway = child('gateway', 'subscriber-graphql/main.js', 'COLLECTOR_GATEWAY_PORT', {
+      COLLECTOR_SUBSCRIBER_DATABASE_URL: subscriberGatewayUrl,
+      COLLECTOR_GATEWAY_HOST: '127.0.0.1',
+      COLLECTOR_GATEWAY_PORT: String(opts.httpPorts.gateway),
+      COLLECTOR_JWT_SECRET: jwtSecret,
+    });
+    services.push(...apis, gateway);
+    // In parallel: each process loads and starts on its own.
+    await allSettledOrThrow(services.map((s) => s.start()));
+    const publishers: LocalPublisher[] = publisherClusters.map((cluster, i) => ({
+      name: cluster.options.name,
+      url: apis[i]?.url as string,
+      adminUrl: cluster.adminUrl,
+      apiDatabaseUrl: apiDatabaseUrls[i] as string,
+      pgPort: cluster.options.port,
+      cluster,
+      api: apis[i] as SupervisedChild,
+    }));
     checkpoint();
     // Last, so that a generated password is only made once nothing else can fail.
     const generatedAdminPassword = await ensureAdmin(
@@ -317,10 +340,11 @@ export async function startLocalCollector(opts: LocalOptions): Promise<LocalColl
     return {
       dataDir,
       publishers,
-      gatewayUrl: (services[services.length - 1] as RunningService).url,
+      gatewayUrl: gateway.url as string,
       subscriberAdminUrl: subscriberCluster.adminUrl,
       subscriberGatewayUrl,
       subscriberCluster,
+      gateway,
       jwtSecret,
       generatedAdminPassword,
       stop: stopAll,

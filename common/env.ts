@@ -129,6 +129,37 @@ export function bytes(name: string, description: string, def: number): Setting<n
   });
 }
 
+const DURATION_UNITS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+
+/** A duration with its unit: `500ms`, `30s`, `5m`, `24h`, `7d`; parsed to milliseconds. */
+export function duration(
+  name: string,
+  description: string,
+  def: number,
+  opts: { min?: number; max?: number } = {},
+): Setting<number> {
+  return setting(name, description, { default: def }, (raw) => {
+    const m = /^(\d+)\s*(ms|s|m|h|d)$/i.exec(raw.trim());
+    if (!m) {
+      throw new Invalid(
+        `must be a duration with its unit, like 500ms, 30s, 5m or 24h, got "${raw}"`,
+      );
+    }
+    const ms = Number(m[1]) * (DURATION_UNITS[(m[2] ?? '').toLowerCase()] ?? 1);
+    if (opts.min !== undefined && ms < opts.min)
+      throw new Invalid(`must be at least ${opts.min} ms`);
+    if (opts.max !== undefined && ms > opts.max)
+      throw new Invalid(`must be at most ${opts.max} ms`);
+    return ms;
+  });
+}
+
 export function postgresUrl(name: string, description: string): Setting<string> {
   return setting(name, description, {}, (raw) => {
     let url: URL;

@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'TOO_MANY_REQUESTS'
   | 'SERVICE_UNAVAILABLE'
+  | 'GATEWAY_TIMEOUT'
   | 'INTERNAL_SERVER_ERROR';
 
 export const HTTP_STATUS: Record<ErrorCode, number> = {
@@ -26,6 +27,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   UNSUPPORTED_MEDIA_TYPE: 415,
   TOO_MANY_REQUESTS: 429,
   SERVICE_UNAVAILABLE: 503,
+  GATEWAY_TIMEOUT: 504,
   INTERNAL_SERVER_ERROR: 500,
 };
 
@@ -102,6 +104,14 @@ export function toAppError(e: unknown): AppError | undefined {
     if (byConstraint) return byConstraint();
     if (code === '23503') return notFound('A referenced row does not exist');
     if (code === '23505') return new AppError('CONFLICT', 'That already exists');
+    // 57014 query_canceled: our statement_timeout expired (nothing else here cancels queries).
+    if (code === '57014') {
+      return new AppError(
+        'GATEWAY_TIMEOUT',
+        'The database did not finish in time (statement timeout, COLLECTOR_STATEMENT_TIMEOUT) and ' +
+          'the statement was cancelled: nothing was changed. Retry later, or ask for less at once.',
+      );
+    }
     // 54001 statement_too_complex / stack depth: JSON nested too deep for the server's parser.
     if (code === '54001') return badInput(`Value too deeply nested: ${e.message}`);
     // Class 22 is "data exception": invalid text for a type, a NUL in JSON text (22P05), etc.

@@ -6,11 +6,62 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Kysely } from 'kysely';
 import { ping } from './db.js';
-import type { LogLevel } from './env.js';
+import { duration, int, type LogLevel, readConfig } from './env.js';
 import { AppError, type ErrorCode, toAppError } from './errors.js';
 import type { RunningService } from './service.js';
 
-export interface HttpOptions {
+/**
+ * What one client may hold of a server, shared by the publishers' APIs and the gateway. Without
+ * these, a body sent one byte every few seconds is never cut off, and enough such connections
+ * exhaust the process's file descriptors.
+ */
+export const serverLimitsSchema = {
+  requestTimeoutMs: duration(
+    'COLLECTOR_REQUEST_TIMEOUT',
+    'longest time to receive one whole request, body included (408 after it)',
+    30_000,
+    { min: 1000 },
+  ),
+  headersTimeoutMs: duration(
+    'COLLECTOR_HEADERS_TIMEOUT',
+    'longest time to receive the headers of a request',
+    10_000,
+    { min: 1000 },
+  ),
+  keepAliveTimeoutMs: duration(
+    'COLLECTOR_KEEP_ALIVE_TIMEOUT',
+    'an idle keep-alive connection is closed after this long',
+    5_000,
+    { min: 100 },
+  ),
+  idleTimeoutMs: duration(
+    'COLLECTOR_IDLE_TIMEOUT',
+    'a connection on which nothing moves for this long is closed, even mid-request',
+    60_000,
+    { min: 1000 },
+  ),
+  maxConnections: int('COLLECTOR_MAX_CONNECTIONS', 'most open connections per server', {
+    default: 1000,
+    min: 1,
+  }),
+};
+
+export interface ServerLimits {
+  requestTimeoutMs: number;
+  headersTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxConnections: number;
+}
+
+/** A service config whose server limits and statement timeout may be left to their defaults. */
+export type LimitsOptional<C> = Omit<C, keyof ServerLimits | 'statementTimeoutMs'> &
+  Partial<ServerLimits> & { statementTimeoutMs?: number };
+
+/** The documented defaults, for servers built without a full config (tests, benchmarks). */
+const DEFAULT_LIMITS: ServerLimits = readConfig(serverLimitsSchema, {});
+
+export interface HttpOptions extends Partial<ServerLimits> {
   bodyLimit: number;
   logLevel: LogLevel;
   /** Requests under this path get GraphQL-shaped errors: `{ "errors": [{ message, extensions }] }`. */
@@ -54,16 +105,28 @@ export function sendError(reply: FastifyReply, error: AppError, graphql = false)
     );
 }
 
-export function createHttpServer(opts: HttpOptions): FastifyInstance {
+export function createHttpServer(options: HttpOptions): FastifyInstance {
+  const opts = { ...DEFAULT_LIMITS, ...options };
   const app = Fastify({
     bodyLimit: opts.bodyLimit,
     logger: { level: opts.logLevel },
+    requestTimeout: opts.requestTimeoutMs,
+    keepAliveTimeout: opts.keepAliveTimeoutMs,
+    connectionTimeout: opts.idleTimeoutMs,
+    http: {
+      // Node checks the request and header deadlines only this often (30 s by default).
+      connectionsCheckingInterval: Math.min(1000, opts.headersTimeoutMs),
+      headersTimeout: Math.min(opts.headersTimeoutMs, opts.requestTimeoutMs),
+    },
     routerOptions: { ignoreTrailingSlash: true },
     // Clients may store any JSON, including keys named "__proto__" or "constructor". JSON.parse
     // makes them own properties (no prototype pollution), and we only serialize them back.
     onProtoPoisoning: 'ignore',
     onConstructorPoisoning: 'ignore',
   });
+
+  // Beyond the cap, Node closes new connections at once: the ones already open keep working.
+  app.server.maxConnections = opts.maxConnections;
 
   // ignoreTrailingSlash routes /graphql/ to Apollo too.
   const isGraphql = (url: string) =>

@@ -45,5 +45,24 @@ export async function runService(name: string, start: () => Promise<RunningServi
     process.exit(1);
   }
   console.log(`${name} listening on ${service.url}`);
-  onShutdown(() => service.stop());
+  // Under the local launcher (collector/supervisor.ts): say where we listen, and stop when the
+  // launcher goes away (its IPC channel closes), so that no orphan keeps a port.
+  process.send?.({ type: 'ready', url: service.url });
+  const stop = () => {
+    // A pool that cannot end (a server that stopped answering) must not keep the process alive.
+    setTimeout(() => {
+      console.error(`${name}: did not stop within ${STOP_TIMEOUT_MS / 1000} s; exiting`);
+      process.exit(1);
+    }, STOP_TIMEOUT_MS).unref();
+    return service.stop();
+  };
+  process.once('disconnect', () => {
+    stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  });
+  onShutdown(stop);
 }
+
+const STOP_TIMEOUT_MS = 8_000;

@@ -1,3 +1,4 @@
+import { statementTimeoutSetting } from '../common/db.js';
 import {
   bytes,
   type ConfigOf,
@@ -7,6 +8,7 @@ import {
   readConfig,
   str,
 } from '../common/env.js';
+import { serverLimitsSchema } from '../common/http.js';
 
 export const publisherSchema = {
   databaseUrl: postgresUrl(
@@ -19,6 +21,8 @@ export const publisherSchema = {
   port: port('COLLECTOR_PUBLISHER_PORT', 'port the REST API listens on', 8001),
   bodyLimit: bytes('COLLECTOR_BODY_LIMIT', 'largest accepted request body', 1024 * 1024),
   logLevel: logLevel(),
+  statementTimeoutMs: statementTimeoutSetting,
+  ...serverLimitsSchema,
 };
 
 export type PublisherConfig = ConfigOf<typeof publisherSchema>;

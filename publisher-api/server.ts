@@ -4,7 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { AppError, badInput } from '../common/errors.js';
-import { createHttpServer, registerHealth } from '../common/http.js';
+import { createHttpServer, registerHealth, type ServerLimits } from '../common/http.js';
 import { pageArgs } from '../common/keyset.js';
 import type { PublisherConfig } from './config.js';
 import type { PublisherDb } from './db.js';
@@ -19,7 +19,7 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 
 export function buildPublisherApp(
   db: PublisherDb,
-  config: Pick<PublisherConfig, 'bodyLimit' | 'logLevel'>,
+  config: Pick<PublisherConfig, 'bodyLimit' | 'logLevel'> & Partial<ServerLimits>,
 ): FastifyInstance {
   const app = createHttpServer(config);
 

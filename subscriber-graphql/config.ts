@@ -1,3 +1,4 @@
+import { statementTimeoutSetting } from '../common/db.js';
 import {
   bytes,
   type ConfigOf,
@@ -10,6 +11,7 @@ import {
   secret,
   str,
 } from '../common/env.js';
+import { serverLimitsSchema } from '../common/http.js';
 
 const production: Setting<boolean> = {
   name: 'NODE_ENV',
@@ -35,6 +37,8 @@ export const gatewaySchema = {
   bodyLimit: bytes('COLLECTOR_BODY_LIMIT', 'largest accepted request body', 1024 * 1024),
   logLevel: logLevel(),
   production,
+  statementTimeoutMs: statementTimeoutSetting,
+  ...serverLimitsSchema,
 };
 
 export type GatewayConfig = ConfigOf<typeof gatewaySchema>;

@@ -1,8 +1,10 @@
 /**
  * Validation rules that bound what one request can ask for. `Datum.annotations` and
  * `Annotation.datum` form a cycle, and aliases repeat fields: without limits one small request
- * could fan out into a huge response. Introspection (`__schema`, `__type`) is not counted, so
- * Apollo Sandbox keeps working.
+ * could fan out into a huge response. Introspection fields (`__schema`, `__type`, `__typename`)
+ * count like any other, so 15,000 aliased `__schema` are refused before they run. `ofType` adds no
+ * depth: it links one type to one type, no fan-out, and the standard introspection query that IDEs
+ * such as Apollo Sandbox send nests it seven levels deep (15 levels in all, 8 without `ofType`).
  */
 import {
   type ASTVisitor,
@@ -36,9 +38,9 @@ function measure(
   for (const sel of set.selections) {
     let inner: Measure = { depth: 0, fields: 0 };
     if (sel.kind === Kind.FIELD) {
-      if (sel.name.value.startsWith('__')) continue;
       inner = sel.selectionSet ? measure(sel.selectionSet, fragment, memo) : inner;
-      inner = { depth: inner.depth + 1, fields: inner.fields + 1 };
+      const adds = sel.name.value === 'ofType' ? 0 : 1;
+      inner = { depth: inner.depth + adds, fields: inner.fields + 1 };
     } else if (sel.kind === Kind.INLINE_FRAGMENT) {
       inner = measure(sel.selectionSet, fragment, memo);
     } else {

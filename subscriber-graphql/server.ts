@@ -8,7 +8,7 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
-import { createHttpServer, registerHealth } from '../common/http.js';
+import { createHttpServer, registerHealth, type ServerLimits } from '../common/http.js';
 import { signToken, type TokenConfig } from './auth.js';
 import type { GatewayConfig } from './config.js';
 import { type Context, createContext } from './context.js';
@@ -35,7 +35,7 @@ query Data {
 
 export async function buildGatewayApp(
   db: SubscriberDb,
-  config: Pick<GatewayConfig, 'bodyLimit' | 'logLevel' | 'production'>,
+  config: Pick<GatewayConfig, 'bodyLimit' | 'logLevel' | 'production'> & Partial<ServerLimits>,
   tokens: TokenConfig,
 ): Promise<FastifyInstance> {
   const app = createHttpServer({ ...config, graphqlPath: '/graphql' });

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { createKysely } from '../common/db.js';
-import { listen } from '../common/http.js';
+import { type LimitsOptional, listen } from '../common/http.js';
 import type { RunningService } from '../common/service.js';
 import type { GatewayConfig } from './config.js';
 import type { SubscriberDB } from './db.js';
 import { buildGatewayApp } from './server.js';
 
 /** Starts the GraphQL gateway; returns its URL and a stop function. */
-export async function startGateway(config: GatewayConfig): Promise<RunningService> {
+export async function startGateway(config: LimitsOptional<GatewayConfig>): Promise<RunningService> {
   let secret = config.jwtSecret;
   if (!secret) {
     // Only outside production (the config refuses a missing secret there).
@@ -18,6 +18,7 @@ export async function startGateway(config: GatewayConfig): Promise<RunningServic
   }
   const db = createKysely<SubscriberDB>(config.databaseUrl, {
     applicationName: 'collector-gateway',
+    statementTimeoutMs: config.statementTimeoutMs,
   });
   let app: Awaited<ReturnType<typeof buildGatewayApp>>;
   try {

@@ -65,7 +65,21 @@ export class LoginThrottle {
 
   succeeded(username: string, address: string): void {
     this.windows.delete(`u:${address}:${username}`);
-    const w = this.windows.get(`a:${address}`);
+    this.uncount(`a:${address}`);
+  }
+
+  /**
+   * Takes back an attempt that failed for a reason other than a wrong password (the database was
+   * down, the hashing queue was full): it says nothing about the password, so it must not lock
+   * anyone out once the outage ends.
+   */
+  undecided(username: string, address: string): void {
+    this.uncount(`u:${address}:${username}`);
+    this.uncount(`a:${address}`);
+  }
+
+  private uncount(key: string): void {
+    const w = this.windows.get(key);
     if (w && w.failures > 0) w.failures -= 1;
   }
 

@@ -66,7 +66,14 @@ export async function login(
   const { username, password, address } = attempt;
   const name = typeof username === 'string' ? username : '';
   throttle.begin(name, address);
-  const user = await authenticate(db, username, password);
+  let user: AuthUser;
+  try {
+    user = await authenticate(db, username, password);
+  } catch (e) {
+    // Only a wrong password (or unknown user) counts against the throttle.
+    if (!(e instanceof AppError && e.code === 'UNAUTHENTICATED')) throttle.undecided(name, address);
+    throw e;
+  }
   throttle.succeeded(name, address);
   return user;
 }
