@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { duration } from './env.js';
+import { RawJson } from './raw-json.js';
 
 /** Each service's limit on one SQL statement (its config schema includes it). */
 export const statementTimeoutSetting = duration(
@@ -19,7 +20,20 @@ export interface PoolOptions {
    * statement (SQLSTATE 57014), which the transports answer with 504.
    */
   statementTimeoutMs?: number;
+  /**
+   * Read json and jsonb columns as `RawJson` (their text, unparsed) instead of JavaScript values:
+   * exact numbers, and no parse of what is only written back out as JSON.
+   */
+  rawJson?: boolean;
 }
+
+const JSON_OIDS = new Set([114, 3802]); // json, jsonb
+const rawJsonTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (JSON_OIDS.has(oid)) return (text: string) => new RawJson(text);
+    return pg.types.getTypeParser(oid, format);
+  },
+} as pg.CustomTypesConfig;
 
 const IDLE_IN_TRANSACTION_MS = 60_000;
 
@@ -39,6 +53,7 @@ export function createKysely<DB>(connectionString: string, opts: PoolOptions): K
     options: settings.join(' ').trim() || undefined,
     // Fail a request quickly with a clear 503 rather than hang when the database is down.
     connectionTimeoutMillis: 5000,
+    ...(opts.rawJson ? { types: rawJsonTypes } : {}),
   });
   // An idle client losing its connection (database restart) emits 'error' on the pool.
   pool.on('error', () => {});

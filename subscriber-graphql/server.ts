@@ -8,7 +8,9 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
+import { badInput } from '../common/errors.js';
 import { createHttpServer, registerHealth, type ServerLimits } from '../common/http.js';
+import { parseJson, stringifyJson } from '../common/raw-json.js';
 import { signToken, type TokenConfig } from './auth.js';
 import type { GatewayConfig } from './config.js';
 import { type Context, createContext } from './context.js';
@@ -41,6 +43,22 @@ export async function buildGatewayApp(
   const app = createHttpServer({ ...config, graphqlPath: '/graphql' });
   const throttle = new LoginThrottle();
 
+  // Numbers in variables that JavaScript cannot hold exactly (12345678901234567890, 1e400) stay
+  // exact: they are stored in annotations as sent.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') {
+      done(badInput('The request body is empty, but its Content-Type says JSON.'), undefined);
+      return;
+    }
+    try {
+      done(null, parseJson(text));
+    } catch (e) {
+      done(badInput(`Malformed JSON: ${(e as Error).message}`), undefined);
+    }
+  });
+
   // The original Django login took form fields: `curl -d "username=…" -d "password=…"`.
   app.addContentTypeParser(
     'application/x-www-form-urlencoded',
@@ -57,6 +75,8 @@ export async function buildGatewayApp(
     stopOnTerminationSignals: false,
     // Stack traces go to the server log (formatError), not to clients.
     includeStacktraceInErrorResponses: false,
+    // Compact, and with stored JSON spliced in as its text (exact numbers, no re-serialising).
+    stringifyResult: stringifyJson,
     plugins: [
       fastifyApolloDrainPlugin(app),
       config.production

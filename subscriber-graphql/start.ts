@@ -18,6 +18,7 @@ export async function startGateway(config: LimitsOptional<GatewayConfig>): Promi
   }
   const db = createKysely<SubscriberDB>(config.databaseUrl, {
     applicationName: 'collector-gateway',
+    rawJson: true,
     statementTimeoutMs: config.statementTimeoutMs,
   });
   let app: Awaited<ReturnType<typeof buildGatewayApp>>;

@@ -18,7 +18,15 @@ export interface TestCollector {
   subscriberGatewayUrl: string;
   jwtSecret: string;
   adminPassword: string;
-  publishers: Array<{ name: string; url: string; adminUrl: string; apiDatabaseUrl: string }>;
+  publishers: Array<{
+    name: string;
+    url: string;
+    adminUrl: string;
+    apiDatabaseUrl: string;
+    /** The publisher API's process, to check that a fault did not kill it. */
+    apiPid: number;
+  }>;
+  gatewayPid: number;
 }
 
 declare module 'vitest' {
@@ -66,7 +74,9 @@ export async function setup(project: TestProject) {
       url: p.url,
       adminUrl: p.adminUrl,
       apiDatabaseUrl: p.apiDatabaseUrl,
+      apiPid: p.api.pid as number,
     })),
+    gatewayPid: collector.gateway.pid as number,
   });
 }
 

@@ -1,8 +1,9 @@
-import { GraphQLJSON, GraphQLUUID } from 'graphql-scalars';
+import { GraphQLUUID } from 'graphql-scalars';
 import { Arg, Authorized, Ctx, FieldResolver, Mutation, Resolver, Root } from 'type-graphql';
 import type { Context } from '../context.js';
 import { Annotation } from '../schema/annotation.type.js';
 import { Datum } from '../schema/datum.type.js';
+import { JSONScalar } from '../schema/json.scalar.js';
 import { annotate } from '../services/annotations.js';
 
 @Resolver(() => Annotation)
@@ -14,7 +15,7 @@ export class AnnotationResolver {
   async annotate(
     @Ctx() ctx: Context,
     @Arg('dataId', () => GraphQLUUID) rawDataId: string,
-    @Arg('body', () => GraphQLJSON, { description: 'Any JSON value.' }) body: unknown,
+    @Arg('body', () => JSONScalar, { description: 'Any JSON value.' }) body: unknown,
   ): Promise<Annotation> {
     // The UUID scalar keeps the client's letter case; loader keys are PostgreSQL's lower case.
     const dataId = rawDataId.toLowerCase();

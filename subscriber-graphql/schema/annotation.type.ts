@@ -1,5 +1,6 @@
-import { GraphQLDateTime, GraphQLJSON, GraphQLUUID } from 'graphql-scalars';
+import { GraphQLDateTime, GraphQLUUID } from 'graphql-scalars';
 import { Field, ObjectType } from 'type-graphql';
+import { JSONScalar } from './json.scalar.js';
 
 @ObjectType({ description: 'A note on a datum, kept only on the subscriber.' })
 export class Annotation {
@@ -9,7 +10,7 @@ export class Annotation {
   @Field(() => GraphQLUUID, { description: 'The annotated datum.' })
   dataId!: string;
 
-  @Field(() => GraphQLJSON)
+  @Field(() => JSONScalar)
   body!: unknown;
 
   @Field(() => String, { description: 'Username of the user who wrote it.' })

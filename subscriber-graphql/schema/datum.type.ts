@@ -1,5 +1,6 @@
-import { GraphQLDateTime, GraphQLJSON, GraphQLUUID } from 'graphql-scalars';
+import { GraphQLDateTime, GraphQLUUID } from 'graphql-scalars';
 import { Field, ObjectType } from 'type-graphql';
+import { JSONScalar } from './json.scalar.js';
 
 @ObjectType({ description: 'One JSON document stored by a publisher and replicated here.' })
 export class Datum {
@@ -9,7 +10,7 @@ export class Datum {
   @Field(() => String, { description: 'Name of the publisher that stored it.' })
   publisher!: string;
 
-  @Field(() => GraphQLJSON, {
+  @Field(() => JSONScalar, {
     nullable: true,
     description: 'The stored JSON value (null only if the JSON value itself was null).',
   })

@@ -2,6 +2,7 @@
 import { sql } from 'kysely';
 import { notFound } from '../../common/errors.js';
 import { checkJsonDepth } from '../../common/json.js';
+import { stringifyJson } from '../../common/raw-json.js';
 import type { SubscriberDb } from '../db.js';
 
 export interface AnnotationRow {
@@ -33,7 +34,7 @@ export async function annotate(
     .insertInto('annotation')
     .columns(['data_id', 'body', 'author'])
     .expression(
-      sql`SELECT ${input.dataId}::uuid, ${JSON.stringify(input.body)}::jsonb, ${input.author}
+      sql`SELECT ${input.dataId}::uuid, ${stringifyJson(input.body)}::jsonb, ${input.author}
           WHERE EXISTS (SELECT 1 FROM data WHERE id = ${input.dataId}::uuid)`,
     )
     .returning(COLUMNS)

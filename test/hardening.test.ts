@@ -1,0 +1,390 @@
+/**
+ * Nothing takes a service down: slow or endless requests are cut off, connections are capped, a
+ * statement that runs too long answers 504, a connection dropped mid-query answers 503 and the
+ * process lives on, an outage does not lock users out afterwards, introspection floods are
+ * refused, and annotation bodies keep their numbers exactly.
+ */
+import net from 'node:net';
+import { getIntrospectionQuery } from 'graphql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningService } from '../common/service.js';
+import { startPublisherApi } from '../publisher-api/start.js';
+import { startGateway } from '../subscriber-graphql/start.js';
+import {
+  adminToken,
+  collector,
+  gql,
+  http,
+  postDatum,
+  replicatedDatum,
+  uniqueTag,
+  waitFor,
+  withClient,
+} from './helpers.js';
+import { TcpProxy } from './tcp-proxy.js';
+
+const pub = () =>
+  collector().publishers[0] as { url: string; adminUrl: string; apiDatabaseUrl: string };
+
+async function rowsTagged(tag: string): Promise<number> {
+  return withClient(pub().adminUrl, async (c) => {
+    const { rows } = await c.query<{ n: string }>(
+      "SELECT count(*) AS n FROM data WHERE data->>'tag' = $1",
+      [tag],
+    );
+    return Number(rows[0]?.n);
+  });
+}
+
+/** Opens a raw TCP connection; resolves with everything received once the server closes it. */
+function rawConnection(port: number): {
+  socket: net.Socket;
+  closed: Promise<{ text: string; afterMs: number }>;
+} {
+  const began = Date.now();
+  const socket = net.connect(port, '127.0.0.1');
+  let text = '';
+  socket.on('data', (b) => {
+    text += b.toString();
+  });
+  socket.on('error', () => {});
+  const closed = new Promise<{ text: string; afterMs: number }>((resolve) =>
+    socket.on('close', () => resolve({ text, afterMs: Date.now() - began })),
+  );
+  return { socket, closed };
+}
+
+const portOf = (url: string) => Number(new URL(url).port);
+
+describe('HTTP timeouts', () => {
+  let api: RunningService;
+  beforeAll(async () => {
+    api = await startPublisherApi({
+      databaseUrl: pub().apiDatabaseUrl,
+      host: '127.0.0.1',
+      port: 0,
+      bodyLimit: 1024 * 1024,
+      logLevel: 'silent',
+      requestTimeoutMs: 1500,
+      headersTimeoutMs: 1000,
+    });
+  });
+  afterAll(() => api.stop());
+
+  it('cuts off a body sent one byte at a time with 408, and stores nothing', async () => {
+    const tag = uniqueTag('slow');
+    const body = JSON.stringify({ data: { tag } });
+    const { socket, closed } = rawConnection(portOf(api.url));
+    socket.write(
+      `POST /data HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+    );
+    let i = 0;
+    const drip = setInterval(() => {
+      if (i < body.length && !socket.destroyed) socket.write(body[i++] as string);
+    }, 200);
+    const { text, afterMs } = await closed;
+    clearInterval(drip);
+    expect(text).toMatch(/^HTTP\/1\.1 408/);
+    // Cut at the request timeout (1.5 s), checked every second: well before the body was sent.
+    expect(afterMs).toBeLessThan(4000);
+    expect(i).toBeLessThan(body.length);
+    expect(await rowsTagged(tag)).toBe(0);
+    // The server itself is fine.
+    expect((await postDatum(api.url, { tag })).status).toBe(201);
+  });
+
+  it('cuts off headers that never end', async () => {
+    const { socket, closed } = rawConnection(portOf(api.url));
+    socket.write('GET /health HTTP/1.1\r\nHost: x\r\n');
+    const drip = setInterval(() => {
+      if (!socket.destroyed) socket.write('X-Slow: 1\r\n');
+    }, 200);
+    const { text, afterMs } = await closed;
+    clearInterval(drip);
+    expect(afterMs).toBeLessThan(3500);
+    if (text) expect(text).toMatch(/^HTTP\/1\.1 408/);
+  });
+});
+
+describe('connection cap', () => {
+  let api: RunningService;
+  beforeAll(async () => {
+    api = await startPublisherApi({
+      databaseUrl: pub().apiDatabaseUrl,
+      host: '127.0.0.1',
+      port: 0,
+      bodyLimit: 1024,
+      logLevel: 'silent',
+      maxConnections: 5,
+    });
+  });
+  afterAll(() => api.stop());
+
+  it('closes connections beyond the cap at once, and serves again when one closes', async () => {
+    const held = Array.from({ length: 5 }, () => rawConnection(portOf(api.url)));
+    await Promise.all(
+      held.map(({ socket }) => new Promise((r) => socket.once('connect', () => r(null)))),
+    );
+    // Give the server a moment to count them.
+    await new Promise((r) => setTimeout(r, 100));
+    const extra = rawConnection(portOf(api.url));
+    const refused = await Promise.race([
+      extra.closed,
+      new Promise<'open'>((r) => setTimeout(() => r('open'), 2000)),
+    ]);
+    expect(refused).not.toBe('open');
+    for (const { socket } of held) socket.destroy();
+    await waitFor('the server to serve again', async () =>
+      (await http(`${api.url}/`).catch(() => ({ status: 0 }))).status === 200 ? true : undefined,
+    );
+  });
+});
+
+describe('statement timeout', () => {
+  it('an insert stuck behind a lock answers 504 after the timeout, and stores nothing', async () => {
+    const api = await startPublisherApi({
+      databaseUrl: pub().apiDatabaseUrl,
+      host: '127.0.0.1',
+      port: 0,
+      bodyLimit: 1024,
+      logLevel: 'silent',
+      statementTimeoutMs: 300,
+    });
+    const tag = uniqueTag('stuck');
+    try {
+      await withClient(pub().adminUrl, async (c) => {
+        await c.query('BEGIN');
+        // SHARE blocks inserts but not reads.
+        await c.query('LOCK TABLE data IN SHARE MODE');
+        try {
+          const began = Date.now();
+          const res = await http<{ error: { code: string; message: string } }>(`${api.url}/data`, {
+            method: 'POST',
+            json: { data: { tag } },
+          });
+          expect(res.status).toBe(504);
+          expect(res.body.error.code).toBe('GATEWAY_TIMEOUT');
+          expect(res.body.error.message).toMatch(/statement timeout/);
+          expect(Date.now() - began).toBeLessThan(3000);
+        } finally {
+          await c.query('ROLLBACK');
+        }
+      });
+      expect(await rowsTagged(tag)).toBe(0);
+    } finally {
+      await api.stop();
+    }
+  });
+
+  it('a GraphQL query stuck behind a lock answers 504 with GATEWAY_TIMEOUT', async () => {
+    const gateway = await startGateway({
+      databaseUrl: collector().subscriberGatewayUrl,
+      host: '127.0.0.1',
+      port: 0,
+      jwtSecret: collector().jwtSecret,
+      jwtTtlSeconds: 60,
+      bodyLimit: 1024 * 1024,
+      logLevel: 'silent',
+      production: false,
+      statementTimeoutMs: 300,
+    });
+    try {
+      await withClient(collector().subscriberAdminUrl, async (c) => {
+        await c.query('BEGIN');
+        await c.query('LOCK TABLE annotation IN ACCESS EXCLUSIVE MODE');
+        try {
+          const res = await http<{ errors?: Array<{ extensions?: { code?: string } }> }>(
+            `${gateway.url}/graphql`,
+            {
+              method: 'POST',
+              headers: { authorization: `Bearer ${await adminToken()}` },
+              json: { query: '{ data(first: 1) { nodes { annotations { id } } } }' },
+            },
+          );
+          expect(res.body.errors?.[0]?.extensions?.code).toBe('GATEWAY_TIMEOUT');
+          expect(res.status).toBe(504);
+        } finally {
+          await c.query('ROLLBACK');
+        }
+      });
+    } finally {
+      await gateway.stop();
+    }
+  });
+});
+
+describe('a connection dropped mid-query', () => {
+  it('answers 503 and the API keeps serving (pg_terminate_backend on its busy sessions)', async () => {
+    // The API reaches the publisher through a relay, so exactly its own sessions can be found
+    // (by client port) and terminated, without touching the sessions of other test files.
+    const proxy = new TcpProxy(portOf(pub().adminUrl));
+    const port = await proxy.listen();
+    const url = new URL(pub().apiDatabaseUrl);
+    url.port = String(port);
+    const api = await startPublisherApi({
+      databaseUrl: url.toString(),
+      host: '127.0.0.1',
+      port: 0,
+      bodyLimit: 1024,
+      logLevel: 'silent',
+    });
+    try {
+      await withClient(pub().adminUrl, async (c) => {
+        await c.query('BEGIN');
+        await c.query('LOCK TABLE data IN SHARE MODE');
+        let pending: Array<Promise<{ status: number }>> = [];
+        try {
+          pending = Array.from({ length: 3 }, () => postDatum(api.url, { tag: uniqueTag('cut') }));
+          // Another session: pg_stat_activity is a snapshot for the length of a transaction.
+          await withClient(pub().adminUrl, async (watcher) => {
+            const waiting = await waitFor('three inserts waiting on the lock', async () => {
+              const { rows } = await watcher.query<{ pid: number }>(
+                `SELECT pid FROM pg_stat_activity
+                  WHERE client_port = ANY($1::int[]) AND wait_event_type = 'Lock'`,
+                [proxy.upstreamPorts()],
+              );
+              return rows.length === 3 ? rows.map((r) => r.pid) : undefined;
+            });
+            await watcher.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [
+              waiting,
+            ]);
+          });
+        } finally {
+          await c.query('ROLLBACK');
+        }
+        const statuses = (await Promise.all(pending)).map((r) => r.status);
+        expect(statuses).toEqual([503, 503, 503]);
+      });
+      // Same process (this one: an unhandled 'error' would have crashed the test worker), and the
+      // pool replaced the broken connections.
+      expect((await postDatum(api.url, { tag: uniqueTag('after') })).status).toBe(201);
+    } finally {
+      await api.stop();
+      await proxy.close();
+    }
+  });
+});
+
+describe('a database outage', () => {
+  it('does not count against the login throttle once it ends', async () => {
+    const proxy = new TcpProxy(portOf(collector().subscriberGatewayUrl));
+    const port = await proxy.listen();
+    const url = new URL(collector().subscriberGatewayUrl);
+    url.port = String(port);
+    const gateway = await startGateway({
+      databaseUrl: url.toString(),
+      host: '127.0.0.1',
+      port: 0,
+      jwtSecret: collector().jwtSecret,
+      jwtTtlSeconds: 60,
+      bodyLimit: 1024 * 1024,
+      logLevel: 'silent',
+      production: false,
+    });
+    const login = () =>
+      http(`${gateway.url}/login`, {
+        method: 'POST',
+        json: { username: 'admin', password: collector().adminPassword },
+      });
+    try {
+      proxy.down();
+      // More than the throttle's 10 failures per user and address.
+      for (let i = 0; i < 12; i++) expect((await login()).status).toBe(503);
+      proxy.up();
+      expect((await login()).status).toBe(200);
+    } finally {
+      await gateway.stop();
+      await proxy.close();
+    }
+  });
+});
+
+describe('introspection counts toward the query limits', () => {
+  it('refuses a flood of aliased __schema fields', async () => {
+    const flood = Array.from({ length: 600 }, (_, i) => `a${i}: __schema { queryType { name } }`);
+    const res = await gql(`{ ${flood.join(' ')} }`);
+    expect(res.status).toBe(400);
+    expect(res.body.errors?.[0]?.message).toMatch(/more than 500 fields/);
+  });
+
+  it('refuses fan-out nested through introspection types', async () => {
+    let inner = 'name';
+    for (let i = 0; i < 7; i++) inner = `fields { type { ${inner} } }`;
+    const res = await gql(`{ __schema { types { ${inner} } } }`);
+    expect(res.status).toBe(400);
+    expect(res.body.errors?.[0]?.message).toMatch(/deep; the limit is 12/);
+  });
+
+  it('still serves the fullest standard introspection query, as IDEs send it', async () => {
+    const res = await gql(
+      getIntrospectionQuery({
+        descriptions: true,
+        specifiedByUrl: true,
+        directiveIsRepeatable: true,
+        schemaDescription: true,
+        inputValueDeprecation: true,
+      }),
+    );
+    expect(res.status).toBe(200);
+    expect(res.body.errors).toBeUndefined();
+  });
+});
+
+describe('exact numbers through the gateway', () => {
+  const BIG = '12345678901234567890';
+  const HUGE = '1e400';
+
+  it('annotation bodies keep every digit, from variables and from literals', async () => {
+    const token = await adminToken();
+    const id = await replicatedDatum({ tag: uniqueTag('exact') });
+    // From variables: the raw request text carries the digits.
+    const viaVariables = await http<{ data: { annotate: { id: string } } }>(
+      `${collector().gatewayUrl}/graphql`,
+      {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: `{"query":"mutation($id: UUID!, $b: JSON!) { annotate(dataId: $id, body: $b) { id body } }","variables":{"id":"${id}","b":{"big":${BIG},"huge":${HUGE},"scale":1.50}}}`,
+      },
+    );
+    expect(viaVariables.status).toBe(200);
+    expect(viaVariables.text).toMatch(new RegExp(`"big": ?${BIG}`));
+    const viaLiteral = await gql<{ annotate: { id: string } }>(
+      `mutation { annotate(dataId: "${id}", body: {big: ${BIG}, huge: ${HUGE}, list: [${BIG}]}) { id body } }`,
+      {},
+      token,
+    );
+    expect(viaLiteral.status).toBe(200);
+    expect(viaLiteral.text).toMatch(new RegExp(`"big": ?${BIG}`));
+    const stored = await withClient(collector().subscriberAdminUrl, async (c) => {
+      const { rows } = await c.query<{ body: string; huge: boolean }>(
+        `SELECT body::text AS body, (body->'huge')::numeric = 1e400 AS huge
+           FROM annotation WHERE data_id = $1 ORDER BY created_at`,
+        [id],
+      );
+      return rows;
+    });
+    expect(stored).toHaveLength(2);
+    for (const row of stored) {
+      expect(row.body).toContain(`"big": ${BIG}`);
+      expect(row.huge).toBe(true);
+    }
+    expect(stored[0]?.body).toContain('"scale": 1.50');
+  });
+
+  it('data is served with every digit', async () => {
+    const tag = uniqueTag('exact-data');
+    const res = await http<{ id: string }>(`${pub().url}/data`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: `{"data": {"tag": "${tag}", "big": ${BIG}, "small": 1.000000000000000000001}}`,
+    });
+    expect(res.status).toBe(201);
+    await waitFor('the datum on the gateway', async () => {
+      const got = await gql(`{ datum(id: "${res.body.id}") { data } }`, {}, await adminToken());
+      return (got.body.data as { datum: unknown } | undefined)?.datum ? got : undefined;
+    }).then((got) => {
+      expect(got.text).toContain(`"big": ${BIG}`);
+      expect(got.text).toContain('"small": 1.000000000000000000001');
+    });
+  });
+});
