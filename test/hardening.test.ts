@@ -6,6 +6,7 @@
  */
 import net from 'node:net';
 import { getIntrospectionQuery } from 'graphql';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningService } from '../common/service.js';
 import { startPublisherApi } from '../publisher-api/start.js';
@@ -214,13 +215,17 @@ describe('statement timeout', () => {
 });
 
 describe('a connection dropped mid-query', () => {
-  it('answers 503 and the API keeps serving (pg_terminate_backend on its busy sessions)', async () => {
-    // The API reaches the publisher through a relay, so exactly its own sessions can be found
-    // (by client port) and terminated, without touching the sessions of other test files.
+  /**
+   * Runs `cut` while three inserts of an API (in this process) wait on a lock, with their
+   * connections checked out of the pool. The API reaches the publisher through a relay, so exactly
+   * its own sessions can be found (by client port) and cut, without touching other test files.
+   */
+  async function cutMidQuery(
+    cut: (proxy: TcpProxy, pids: number[], watcher: pg.Client) => Promise<void>,
+  ): Promise<void> {
     const proxy = new TcpProxy(portOf(pub().adminUrl));
-    const port = await proxy.listen();
     const url = new URL(pub().apiDatabaseUrl);
-    url.port = String(port);
+    url.port = String(await proxy.listen());
     const api = await startPublisherApi({
       databaseUrl: url.toString(),
       host: '127.0.0.1',
@@ -237,7 +242,7 @@ describe('a connection dropped mid-query', () => {
           pending = Array.from({ length: 3 }, () => postDatum(api.url, { tag: uniqueTag('cut') }));
           // Another session: pg_stat_activity is a snapshot for the length of a transaction.
           await withClient(pub().adminUrl, async (watcher) => {
-            const waiting = await waitFor('three inserts waiting on the lock', async () => {
+            const pids = await waitFor('three inserts waiting on the lock', async () => {
               const { rows } = await watcher.query<{ pid: number }>(
                 `SELECT pid FROM pg_stat_activity
                   WHERE client_port = ANY($1::int[]) AND wait_event_type = 'Lock'`,
@@ -245,9 +250,7 @@ describe('a connection dropped mid-query', () => {
               );
               return rows.length === 3 ? rows.map((r) => r.pid) : undefined;
             });
-            await watcher.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [
-              waiting,
-            ]);
+            await cut(proxy, pids, watcher);
           });
         } finally {
           await c.query('ROLLBACK');
@@ -255,13 +258,24 @@ describe('a connection dropped mid-query', () => {
         const statuses = (await Promise.all(pending)).map((r) => r.status);
         expect(statuses).toEqual([503, 503, 503]);
       });
-      // Same process (this one: an unhandled 'error' would have crashed the test worker), and the
-      // pool replaced the broken connections.
+      proxy.up();
+      // Same process (this one: an unhandled 'error' event would have crashed the test worker),
+      // and the pool replaced the broken connections.
       expect((await postDatum(api.url, { tag: uniqueTag('after') })).status).toBe(201);
     } finally {
       await api.stop();
       await proxy.close();
     }
+  }
+
+  it('answers 503 and keeps serving when its sessions are terminated', async () => {
+    await cutMidQuery(async (_proxy, pids, watcher) => {
+      await watcher.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [pids]);
+    });
+  });
+
+  it('answers 503 and keeps serving when the network drops (no goodbye from the server)', async () => {
+    await cutMidQuery(async (proxy) => proxy.down());
   });
 });
 
