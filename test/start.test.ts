@@ -9,7 +9,7 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../collector/cluster.js';
-import { freeRange } from '../common/ports.js';
+import { freeRange, portIsFree } from '../common/ports.js';
 import { CLI, runCli } from './cli-process.js';
 import { http, uniqueTag, waitFor } from './helpers.js';
 import { recordLauncher, scratchDir } from './sweep.js';
@@ -235,6 +235,18 @@ describe('npm start', () => {
     expect(s.output()).toContain('Stopped.');
     expect(pids.filter(isAlive)).toEqual([]);
     expect(await processesUsing(dataDir)).toEqual([]);
+    // The service processes are gone too: nothing listens on their ports.
+    for (const port of [gatewayPort, pubBase + 1, pubBase + 2, pubBase + 3]) {
+      expect(await portIsFree(port)).toBe(true);
+    }
+    // Each PostgreSQL server was shut down cleanly (fast shutdown and a final checkpoint), not
+    // killed: an immediate shutdown would leave crash recovery for the next start.
+    for (const name of ['subscriber', 'pub1', 'pub2', 'pub3']) {
+      const log = await readFile(path.join(dataDir, name, 'postgresql.log'), 'utf8');
+      const requests = log.match(/received (smart|fast|immediate) shutdown request/g) ?? [];
+      expect(requests.at(-1)).toBe('received fast shutdown request');
+      expect(log.trimEnd().split('\n').at(-1)).toMatch(/database system is shut down/);
+    }
   });
 
   it(
