@@ -112,6 +112,10 @@ export function verifyToken(token: string, cfg: TokenConfig): AuthUser {
   if (typeof payload === 'string' || !payload.sub || typeof payload.username !== 'string') {
     throw unauthenticated(`Invalid token: missing subject. ${LOG_IN_AGAIN}`);
   }
+  // jsonwebtoken checks exp only when present: a token signed without one would never expire.
+  if (typeof payload.exp !== 'number') {
+    throw unauthenticated(`Invalid token: it has no expiry (exp). ${LOG_IN_AGAIN}`);
+  }
   return { id: payload.sub, username: payload.username };
 }
 
