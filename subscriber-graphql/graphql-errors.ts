@@ -20,7 +20,13 @@ export const mapErrors: MiddlewareFn<Context> = async (_data, next) => {
   } catch (e) {
     if (e instanceof GraphQLError) throw e;
     const mapped = toAppError(e);
-    throw mapped ? toGraphQLError(mapped) : e;
+    if (mapped) throw toGraphQLError(mapped);
+    // A bug, not the client's fault: HTTP 500 (Apollo would answer 200 with partial data), and
+    // formatError logs it and, in production, hides its message.
+    throw new GraphQLError(e instanceof Error ? e.message : String(e), {
+      extensions: { code: 'INTERNAL_SERVER_ERROR', http: { status: 500 } },
+      originalError: e instanceof Error ? e : undefined,
+    });
   }
 };
 
