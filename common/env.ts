@@ -62,6 +62,9 @@ interface Opts<T> {
   optional?: boolean;
 }
 
+/** The error a custom `Setting.parse` throws for a bad value. */
+export const invalid = (message: string) => new Invalid(message);
+
 function setting<T>(
   name: string,
   description: string,

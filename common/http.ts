@@ -3,12 +3,48 @@
  * failure to a code and a status, sent as `{ "error": { "code", "message" } }` (REST) or, under
  * the GraphQL path, as `{ "errors": [{ "message", "extensions": { "code" } }] }`.
  */
+import cors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Kysely } from 'kysely';
 import { ping } from './db.js';
-import { duration, int, type LogLevel, readConfig } from './env.js';
+import {
+  duration,
+  int,
+  invalid,
+  isProduction,
+  type LogLevel,
+  readConfig,
+  type Setting,
+} from './env.js';
 import { AppError, type ErrorCode, toAppError } from './errors.js';
 import type { RunningService } from './service.js';
+
+/** Any port on this machine: where a page under development is served from. */
+const LOCAL_ORIGIN = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/;
+
+/**
+ * Which web pages (origins) may call the APIs from a browser. Tokens travel in the Authorization
+ * header, never in cookies, so CORS only decides which pages may read the answers. Unset: pages on
+ * this machine (any port) outside production, none in production.
+ */
+const corsOrigins: Setting<Array<string | RegExp>> = {
+  name: 'COLLECTOR_CORS_ORIGINS',
+  description:
+    'comma-separated origins allowed to call from a browser (https://app.example.com), or *',
+  parse(raw, env) {
+    if (raw === undefined) return isProduction(env) ? [] : [LOCAL_ORIGIN];
+    const list = raw
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean);
+    for (const origin of list) {
+      if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+        throw invalid(`"${origin}" is not an origin like https://app.example.com (no path)`);
+      }
+    }
+    return list;
+  },
+};
 
 /**
  * What one client may hold of a server, shared by the publishers' APIs and the gateway. Without
@@ -44,6 +80,7 @@ export const serverLimitsSchema = {
     default: 1000,
     min: 1,
   }),
+  corsOrigins,
 };
 
 export interface ServerLimits {
@@ -52,6 +89,7 @@ export interface ServerLimits {
   keepAliveTimeoutMs: number;
   idleTimeoutMs: number;
   maxConnections: number;
+  corsOrigins: Array<string | RegExp>;
 }
 
 /** A service config whose server limits and statement timeout may be left to their defaults. */
@@ -125,6 +163,22 @@ export function createHttpServer(options: HttpOptions): FastifyInstance {
     onConstructorPoisoning: 'ignore',
   });
 
+  const origins = opts.corsOrigins;
+  if (origins.length > 0) {
+    void app.register(cors, {
+      origin: origins.includes('*') ? '*' : origins,
+      methods: ['GET', 'POST', 'OPTIONS'],
+      allowedHeaders: [
+        'content-type',
+        'authorization',
+        'idempotency-key',
+        'apollo-require-preflight',
+        'x-apollo-operation-name',
+      ],
+      maxAge: 600,
+    });
+  }
+
   // Beyond the cap, Node closes new connections at once: the ones already open keep working.
   app.server.maxConnections = opts.maxConnections;
 
@@ -151,12 +205,41 @@ export function createHttpServer(options: HttpOptions): FastifyInstance {
     );
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    sendError(
-      reply,
-      new AppError('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`),
-    ),
-  );
+  // Which methods each route pattern answers, to tell "wrong method" (405 with Allow) from "no
+  // such path" (404).
+  const routes: Array<{ pattern: RegExp; methods: Set<string> }> = [];
+  app.addHook('onRoute', (route) => {
+    // Catch-alls (the CORS preflight route) say nothing about a path.
+    if (route.url.includes('*')) return;
+    const pattern = new RegExp(
+      `^${route.url
+        .replace(/\/$/, '')
+        .replace(/:[^/]+/g, '[^/]+')
+        .replace(/\*/g, '.*')}/?$`,
+    );
+    const methods = ([] as string[]).concat(route.method);
+    const known = routes.find((r) => r.pattern.source === pattern.source);
+    if (known) for (const m of methods) known.methods.add(m);
+    else routes.push({ pattern, methods: new Set(methods) });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '/';
+    const allowed = [
+      ...new Set(routes.filter((r) => r.pattern.test(path)).flatMap((r) => [...r.methods])),
+    ];
+    if (allowed.length > 0) {
+      return sendError(
+        reply.header('allow', allowed.sort().join(', ')),
+        new AppError(
+          'METHOD_NOT_ALLOWED',
+          `${request.method} is not allowed on ${path}: use ${allowed.join(' or ')}`,
+        ),
+        isGraphql(request.url),
+      );
+    }
+    return sendError(reply, new AppError('NOT_FOUND', `No route ${request.method} ${path}`));
+  });
 
   return app;
 }

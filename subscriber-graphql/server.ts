@@ -73,6 +73,12 @@ export async function buildGatewayApp(
     // We stop in order ourselves (servers, then PostgreSQL); Apollo's own handler would re-raise
     // the signal after stopping and cut that short.
     stopOnTerminationSignals: false,
+    // GET queries (urql's default) are allowed when they carry a header a browser cannot send
+    // cross-site without a CORS preflight: Authorization counts, so an authenticated GET works,
+    // while a bare cross-site GET (a CSRF attempt) is still refused.
+    csrfPrevention: {
+      requestHeaders: ['authorization', 'x-apollo-operation-name', 'apollo-require-preflight'],
+    },
     // Stack traces go to the server log (formatError), not to clients.
     includeStacktraceInErrorResponses: false,
     // Compact, and with stored JSON spliced in as its text (exact numbers, no re-serialising).
@@ -109,6 +115,28 @@ export async function buildGatewayApp(
   });
 
   app.get('/', async (_request, reply) => reply.redirect('/graphql'));
+
+  // The original Django project served reads at /data/ and /annotation/: point its users here.
+  for (const [path, query] of [
+    [
+      '/data',
+      '{ data(first: 50) { nodes { id publisher data createdAt annotations { body author } } } }',
+    ],
+    [
+      '/annotation',
+      '{ data(first: 50) { nodes { id annotations { id body author createdAt } } } }',
+    ],
+  ] as const) {
+    app.get(path, async (_request, reply) =>
+      reply.status(404).send({
+        error: {
+          code: 'NOT_FOUND',
+          message: `The subscriber serves its data through GraphQL: POST /graphql with "Authorization: Bearer <token>" (get one from POST /login).`,
+          graphql: { endpoint: '/graphql', query },
+        },
+      }),
+    );
+  }
 
   app.post('/login', async (request) => {
     const body = (request.body ?? {}) as Record<string, unknown>;

@@ -1,10 +1,18 @@
-import { Arg, Ctx, Mutation, Resolver } from 'type-graphql';
+import { Arg, Authorized, Ctx, Mutation, Query, Resolver } from 'type-graphql';
 import { signToken } from '../auth.js';
 import type { Context } from '../context.js';
+import { User } from '../schema/user.type.js';
 import { login } from '../services/users.js';
 
 @Resolver()
 export class AuthResolver {
+  @Authorized()
+  @Query(() => User, { description: 'Who the token belongs to.' })
+  me(@Ctx() ctx: Context): User {
+    // The authChecker guarantees a user here.
+    return ctx.user as User;
+  }
+
   @Mutation(() => String, {
     description:
       'Exchange a username and password for a JWT. Send it on every other operation as ' +
