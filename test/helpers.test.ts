@@ -1,6 +1,6 @@
 /** The test helpers themselves: a hung server must fail a test, not hang the run. */
 import net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HTTP_TIMEOUT_MS, http } from './helpers.js';
 
 let silent: net.Server;
@@ -22,17 +22,20 @@ afterAll(async () => {
 });
 
 describe('http()', () => {
-  it(
-    'gives up on a server that never answers after its default timeout',
-    async () => {
-      const began = Date.now();
-      await expect(http(url)).rejects.toThrow(/timeout|aborted/i);
-      const took = Date.now() - began;
-      expect(took).toBeGreaterThanOrEqual(HTTP_TIMEOUT_MS - 100);
-      expect(took).toBeLessThan(HTTP_TIMEOUT_MS + 5_000);
-    },
-    HTTP_TIMEOUT_MS + 10_000,
-  );
+  it('gives up on a server that never answers, after HTTP_TIMEOUT_MS by default', async () => {
+    // The default timer is stood in for by one this test fires early, so the run waits 100 ms,
+    // not 20 s.
+    const stand = new AbortController();
+    const timeout = vi.spyOn(AbortSignal, 'timeout').mockReturnValue(stand.signal);
+    try {
+      const pending = http(url);
+      expect(timeout).toHaveBeenCalledWith(HTTP_TIMEOUT_MS);
+      setTimeout(() => stand.abort(new DOMException('timed out', 'TimeoutError')), 100);
+      await expect(pending).rejects.toThrow(/timed out/);
+    } finally {
+      timeout.mockRestore();
+    }
+  });
 
   it("honours the caller's own signal", async () => {
     const began = Date.now();
