@@ -14,18 +14,23 @@ export interface HttpResult<T = unknown> {
   headers: Headers;
 }
 
+/** How long `http()` waits for a whole response unless the caller passes its own `signal`. */
+export const HTTP_TIMEOUT_MS = 20_000;
+
 export async function http<T = unknown>(
   url: string,
   init: RequestInit & { json?: unknown } = {},
 ): Promise<HttpResult<T>> {
   const { json, ...rest } = init;
+  // A hung server fails the test that called it instead of hanging the whole run.
+  const signal = rest.signal ?? AbortSignal.timeout(HTTP_TIMEOUT_MS);
   const headers = new Headers(rest.headers);
   let body = rest.body;
   if (json !== undefined) {
     headers.set('content-type', 'application/json');
     body = JSON.stringify(json);
   }
-  const res = await fetch(url, { ...rest, headers, body });
+  const res = await fetch(url, { ...rest, headers, body, signal });
   const text = await res.text();
   let parsed: unknown = text;
   try {

@@ -10,7 +10,16 @@ import type { RunningService } from '../common/service.js';
 import { startPublisherApi } from '../publisher-api/start.js';
 import type { SubscriberDB } from '../subscriber-graphql/db.js';
 import { createUser } from '../subscriber-graphql/services/users.js';
-import { adminToken, collector, gql, http, postDatum, uniqueTag, withClient } from './helpers.js';
+import {
+  adminToken,
+  collector,
+  gql,
+  http,
+  postDatum,
+  replicatedDatum,
+  uniqueTag,
+  withClient,
+} from './helpers.js';
 
 const pub = () => collector().publishers[0] as { url: string; adminUrl: string };
 
@@ -48,6 +57,51 @@ describe('JSON depth', () => {
     expect(res.status).toBe(201);
   });
 
+  it('accepts exactly 512 levels and refuses 513 (MAX_JSON_DEPTH)', async () => {
+    const marker = uniqueTag('edge');
+    const at = await http<{ data: unknown }>(`${pub().url}/data`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: `{"data": ${nested(512, marker)}}`,
+    });
+    expect(at.status).toBe(201);
+    const over = await http<{ error: { code: string; message: string } }>(`${pub().url}/data`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: `{"data": ${nested(513, marker)}}`,
+    });
+    expect(over.status).toBe(400);
+    expect(over.body.error.code).toBe('BAD_USER_INPUT');
+    expect(over.body.error.message).toMatch(/nests deeper than 512 levels/);
+    await withClient(pub().adminUrl, async (c) => {
+      const { rows } = await c.query<{ depth: number }>(
+        `SELECT length(data::text) - length(replace(data::text, '[', '')) AS depth
+           FROM data WHERE data::text LIKE $1`,
+        [`%${marker}%`],
+      );
+      // Only the 512-level document was stored.
+      expect(rows).toEqual([{ depth: 512 }]);
+    });
+  });
+
+  it('accepts an annotation body of exactly 512 levels and refuses 513', async () => {
+    const id = await replicatedDatum({ tag: uniqueTag('annedge') });
+    const token = await adminToken();
+    const annotate = async (depth: number) =>
+      gql(
+        'mutation($id: UUID!, $body: JSON!) { annotate(dataId: $id, body: $body) { id } }',
+        { id, body: JSON.parse(nested(depth, 'x')) },
+        token,
+      );
+    const at = await annotate(512);
+    expect(at.status).toBe(200);
+    expect(at.body.errors).toBeUndefined();
+    const over = await annotate(513);
+    expect(over.status).toBe(400);
+    expect(over.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(over.body.errors?.[0]?.message).toMatch(/nests deeper than 512 levels/);
+  });
+
   it('refuses a deeply nested annotation body', async () => {
     const created = await postDatum(pub().url, { tag: uniqueTag() });
     // 1,000 levels: deeper than allowed, shallow enough for the test's own JSON.stringify.
@@ -71,6 +125,68 @@ describe('GraphQL query limits', () => {
     expect(res.status).toBe(400);
     expect(res.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
     expect(res.body.errors?.[0]?.message).toMatch(/fields deep; the limit is 12/);
+  });
+
+  it('serves a query exactly 12 fields deep and refuses 13', async () => {
+    const token = await adminToken();
+    // data › nodes › (annotations › datum) × 4 › annotations › id: 12 fields deep.
+    const twelve = `{ data(first: 1) { nodes { ${'annotations { datum { '.repeat(4)}annotations { id }${' } }'.repeat(4)} } } }`;
+    const ok = await gql(twelve, {}, token);
+    expect(ok.status).toBe(200);
+    expect(ok.body.errors).toBeUndefined();
+    // data › nodes › (annotations › datum) × 5 › id: 13.
+    const thirteen = `{ data(first: 1) { nodes { ${'annotations { datum { '.repeat(5)}id${' } }'.repeat(5)} } } }`;
+    const refused = await gql(thirteen, {}, token);
+    expect(refused.status).toBe(400);
+    expect(refused.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(refused.body.errors?.[0]?.message).toMatch(
+      /The query is 13 fields deep; the limit is 12/,
+    );
+  });
+
+  it('counts depth through inline fragments', async () => {
+    // data › nodes › (annotations › datum) × 6 › id, every level behind "... on Type".
+    let inner = 'id';
+    for (let i = 0; i < 6; i++) inner = `... on Datum { annotations { datum { ${inner} } } }`;
+    const res = await gql(
+      `{ ... on Query { data { nodes { ${inner} } } } }`,
+      {},
+      await adminToken(),
+    );
+    expect(res.status).toBe(400);
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(res.body.errors?.[0]?.message).toMatch(/The query is 15 fields deep; the limit is 12/);
+  });
+
+  it('counts depth through named fragments', async () => {
+    // f0 › f1 › … › f5, each adding annotations › datum: 15 fields deep in all.
+    const fragments = Array.from({ length: 6 }, (_, i) =>
+      i < 5
+        ? `fragment f${i} on Datum { annotations { datum { ...f${i + 1} } } }`
+        : `fragment f${i} on Datum { annotations { datum { id } } }`,
+    );
+    const res = await gql(
+      `query { data { nodes { ...f0 } } } ${fragments.join(' ')}`,
+      {},
+      await adminToken(),
+    );
+    expect(res.status).toBe(400);
+    expect(res.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(res.body.errors?.[0]?.message).toMatch(/The query is 15 fields deep; the limit is 12/);
+  });
+
+  it('serves exactly 500 fields and refuses 501', async () => {
+    // data + nodes + n aliased ids; first: 0 keeps the answer small (and independent of the rows).
+    const query = (ids: number) =>
+      `{ data(first: 0) { nodes { ${Array.from({ length: ids }, (_, i) => `f${i}: id`).join(' ')} } } }`;
+    const token = await adminToken();
+    const ok = await gql(query(498), {}, token);
+    expect(ok.status).toBe(200);
+    expect(ok.body.errors).toBeUndefined();
+    const refused = await gql(query(499), {}, token);
+    expect(refused.status).toBe(400);
+    expect(refused.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(refused.body.errors?.[0]?.message).toMatch(/selects more than 500 fields/);
   });
 
   it('refuses more than 500 fields, however aliased', async () => {
@@ -148,6 +264,26 @@ describe('login throttling', () => {
     );
     expect(viaGraphql.status).toBe(429);
     expect(viaGraphql.body.errors?.[0]?.extensions?.code).toBe('TOO_MANY_REQUESTS');
+  });
+});
+
+describe('login throttling under parallel guesses', () => {
+  // Costs this run's shared gateway 10 failed logins from 127.0.0.1 (its per-address limit is 100
+  // in 15 minutes, shared by every test file): keep the number of failed logins caused here small.
+  it('counts each attempt before hashing: of 30 parallel wrong logins at most 10 get 401', async () => {
+    const username = uniqueTag('par').slice(0, 40);
+    const statuses = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        http(`${collector().gatewayUrl}/login`, {
+          method: 'POST',
+          json: { username, password: `wrong-password-${i}` },
+        }).then((r) => r.status),
+      ),
+    );
+    const count = (status: number) => statuses.filter((s) => s === status).length;
+    expect(count(401) + count(429)).toBe(30);
+    expect(count(401)).toBeLessThanOrEqual(10);
+    expect(count(429)).toBeGreaterThanOrEqual(20);
   });
 });
 

@@ -5,7 +5,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningService } from '../common/service.js';
 import { startPublisherApi } from '../publisher-api/start.js';
-import { collector, http, postDatum, uniqueTag, withClient } from './helpers.js';
+import {
+  adminToken,
+  collector,
+  gql,
+  http,
+  postDatum,
+  replicated,
+  uniqueTag,
+  withClient,
+} from './helpers.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -66,22 +75,40 @@ describe('POST /data', () => {
     expect(back.body.data).toEqual(value);
   });
 
-  it('stores keys named __proto__ and constructor as plain data', async () => {
-    const body = '{"data": {"__proto__": {"polluted": true}, "constructor": {"prototype": 1}}}';
+  it('stores keys named __proto__ and constructor as plain data, and serves them back', async () => {
+    const tag = uniqueTag('proto');
+    const body = `{"data": {"__proto__": {"polluted": "${tag}"}, "constructor": {"prototype": 1}}}`;
     const res = await http<{ id: string }>(`${pub().url}/data`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body,
     });
     expect(res.status).toBe(201);
-    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-    await withClient(pub().adminUrl, async (c) => {
-      const { rows } = await c.query(
-        "SELECT data->'__proto__'->>'polluted' AS p FROM data WHERE id = $1",
-        [res.body.id],
-      );
-      expect(rows[0]?.p).toBe('true');
-    });
+    const id = res.body.id;
+    // The raw text the server sent: PostgreSQL's jsonb text form, spliced in unchanged.
+    const stored = `{"__proto__": {"polluted": "${tag}"}, "constructor": {"prototype": 1}}`;
+    expect(res.text).toContain(`"data":${stored}`);
+    const back = await http(`${pub().url}/data/${id}`);
+    expect(back.text).toContain(`"data":${stored}`);
+    // What the databases hold: a key named __proto__, on the publisher and once replicated.
+    await replicated(id);
+    for (const url of [pub().adminUrl, collector().subscriberAdminUrl]) {
+      await withClient(url, async (c) => {
+        const { rows } = await c.query(
+          `SELECT array(SELECT jsonb_object_keys(data) ORDER BY 1) AS keys,
+                  data->'__proto__'->>'polluted' AS polluted FROM data WHERE id = $1`,
+          [id],
+        );
+        expect(rows).toEqual([{ keys: ['__proto__', 'constructor'], polluted: tag }]);
+      });
+    }
+    // And the gateway serves it as data too.
+    const viaGraphql = await gql(
+      'query($id: UUID!) { datum(id: $id) { data } }',
+      { id },
+      await adminToken(),
+    );
+    expect(viaGraphql.text).toContain(`"__proto__":{"polluted":"${tag}"}`);
   });
 
   it('keeps numbers beyond double precision exactly', async () => {
@@ -94,6 +121,40 @@ describe('POST /data', () => {
     expect(res.status).toBe(201);
     expect(res.text).toContain('12345678901234567890123');
     expect(res.text).toContain('0.1000000000000000055511');
+  });
+
+  it('GET /data/{id} and GET /data serve numbers beyond double precision digit for digit', async () => {
+    const tag = uniqueTag('digits');
+    const created = await http<{ id: string }>(`${pub().url}/data`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: `{"data": {"tag": "${tag}", "big": 12345678901234567890, "frac": 1.000000000000000000001}}`,
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.id;
+    /** The JSON text of this row's item in a response (datumJson writes id … data … createdAt). */
+    const item = (text: string): string | undefined => {
+      const start = text.indexOf(`{"id":"${id}"`);
+      return start < 0 ? undefined : text.slice(start, text.indexOf('"createdAt"', start));
+    };
+    const expectExact = (text: string | undefined) => {
+      expect(text).toMatch(/"big": 12345678901234567890[,}]/);
+      expect(text).toMatch(/"frac": 1\.000000000000000000001[,}]/);
+    };
+    const one = await http(`${pub().url}/data/${id}`);
+    expect(one.status).toBe(200);
+    expectExact(item(one.text));
+    // The listing, newest first: walk pages (reading only the text) until the row shows up.
+    let after = '';
+    let found: string | undefined;
+    for (let pages = 0; pages < 100 && !found; pages++) {
+      const page = await http(`${pub().url}/data?first=100${after ? `&after=${after}` : ''}`);
+      expect(page.status).toBe(200);
+      found = item(page.text);
+      after = /"endCursor":"([^"]+)"/.exec(page.text)?.[1] ?? '';
+      if (!after) break;
+    }
+    expectExact(found);
   });
 
   it('will not let a client choose the id, the publisher or the timestamp', async () => {
