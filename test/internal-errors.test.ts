@@ -137,11 +137,9 @@ describe('an unexpected database error', () => {
     expect(failed.body.errors?.[0]?.message).toBe('permission denied for table app_user');
   });
 
-  // BUG (subscriber-graphql/graphql-errors.ts mapErrors + server.ts): every mapped error carries
-  // its HTTP status (401, 404, 503, …) through extensions.http, but an unmapped one keeps Apollo's
-  // default, HTTP 200, even when the whole operation failed (data: null). A client or a load
-  // balancer that reads statuses sees success. Expected: 500. Remove `.fails` once fixed.
-  it.fails('over GraphQL is answered HTTP 500 when the operation failed', async () => {
+  // Apollo answers 200 by default, even when the whole operation failed (data: null); a client
+  // or a load balancer that reads statuses must see 500.
+  it('over GraphQL is answered HTTP 500 when the operation failed', async () => {
     for (const gateway of [production, development]) {
       const failed = await login(gateway);
       expect(failed.body.data).toBeNull();
