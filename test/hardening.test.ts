@@ -9,8 +9,6 @@ import { getIntrospectionQuery } from 'graphql';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningService } from '../common/service.js';
-import { startPublisherApi } from '../publisher-api/start.js';
-import { startGateway } from '../subscriber-graphql/start.js';
 import {
   adminToken,
   collector,
@@ -18,6 +16,8 @@ import {
   http,
   postDatum,
   replicatedDatum,
+  startTestApi,
+  startTestGateway,
   uniqueTag,
   waitFor,
   withClient,
@@ -60,12 +60,7 @@ const portOf = (url: string) => Number(new URL(url).port);
 describe('HTTP timeouts', () => {
   let api: RunningService;
   beforeAll(async () => {
-    api = await startPublisherApi({
-      databaseUrl: pub().apiDatabaseUrl,
-      host: '127.0.0.1',
-      port: 0,
-      bodyLimit: 1024 * 1024,
-      logLevel: 'silent',
+    api = await startTestApi({
       requestTimeoutMs: 1500,
       headersTimeoutMs: 1000,
     });
@@ -110,12 +105,7 @@ describe('HTTP timeouts', () => {
 describe('connection cap', () => {
   let api: RunningService;
   beforeAll(async () => {
-    api = await startPublisherApi({
-      databaseUrl: pub().apiDatabaseUrl,
-      host: '127.0.0.1',
-      port: 0,
-      bodyLimit: 1024,
-      logLevel: 'silent',
+    api = await startTestApi({
       maxConnections: 5,
     });
   });
@@ -143,12 +133,7 @@ describe('connection cap', () => {
 
 describe('statement timeout', () => {
   it('an insert stuck behind a lock answers 504 after the timeout, and stores nothing', async () => {
-    const api = await startPublisherApi({
-      databaseUrl: pub().apiDatabaseUrl,
-      host: '127.0.0.1',
-      port: 0,
-      bodyLimit: 1024,
-      logLevel: 'silent',
+    const api = await startTestApi({
       statementTimeoutMs: 300,
     });
     const tag = uniqueTag('stuck');
@@ -178,15 +163,7 @@ describe('statement timeout', () => {
   });
 
   it('a GraphQL query stuck behind a lock answers 504 with GATEWAY_TIMEOUT', async () => {
-    const gateway = await startGateway({
-      databaseUrl: collector().subscriberGatewayUrl,
-      host: '127.0.0.1',
-      port: 0,
-      jwtSecret: collector().jwtSecret,
-      jwtTtlSeconds: 60,
-      bodyLimit: 1024 * 1024,
-      logLevel: 'silent',
-      production: false,
+    const gateway = await startTestGateway({
       statementTimeoutMs: 300,
     });
     try {
@@ -226,12 +203,8 @@ describe('a connection dropped mid-query', () => {
     const proxy = new TcpProxy(portOf(pub().adminUrl));
     const url = new URL(pub().apiDatabaseUrl);
     url.port = String(await proxy.listen());
-    const api = await startPublisherApi({
+    const api = await startTestApi({
       databaseUrl: url.toString(),
-      host: '127.0.0.1',
-      port: 0,
-      bodyLimit: 1024,
-      logLevel: 'silent',
     });
     try {
       await withClient(pub().adminUrl, async (c) => {
@@ -285,15 +258,8 @@ describe('a database outage', () => {
     const port = await proxy.listen();
     const url = new URL(collector().subscriberGatewayUrl);
     url.port = String(port);
-    const gateway = await startGateway({
+    const gateway = await startTestGateway({
       databaseUrl: url.toString(),
-      host: '127.0.0.1',
-      port: 0,
-      jwtSecret: collector().jwtSecret,
-      jwtTtlSeconds: 60,
-      bodyLimit: 1024 * 1024,
-      logLevel: 'silent',
-      production: false,
     });
     const login = () =>
       http(`${gateway.url}/login`, {

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
+import { startPublisherApi } from '../publisher-api/start.js';
+import { startGateway } from '../subscriber-graphql/start.js';
 
 export const collector = () => inject('collector');
 
@@ -123,4 +125,34 @@ export async function replicatedDatum(data: unknown): Promise<string> {
   if (created.status !== 201) throw new Error(`POST failed: ${created.text}`);
   await replicated(created.body.id);
   return created.body.id;
+}
+
+type ApiConfig = Parameters<typeof startPublisherApi>[0];
+type GatewayConfig = Parameters<typeof startGateway>[0];
+
+/** A publisher API of the test's own, in this process, on publisher 1 unless told otherwise. */
+export function startTestApi(overrides: Partial<ApiConfig> = {}) {
+  return startPublisherApi({
+    databaseUrl: (collector().publishers[0] as { apiDatabaseUrl: string }).apiDatabaseUrl,
+    host: '127.0.0.1',
+    port: 0,
+    bodyLimit: 1024 * 1024,
+    logLevel: 'silent',
+    ...overrides,
+  });
+}
+
+/** A gateway of the test's own, in this process, on the shared subscriber. */
+export function startTestGateway(overrides: Partial<GatewayConfig> = {}) {
+  return startGateway({
+    databaseUrl: collector().subscriberGatewayUrl,
+    host: '127.0.0.1',
+    port: 0,
+    jwtSecret: collector().jwtSecret,
+    jwtTtlSeconds: 60,
+    bodyLimit: 1024 * 1024,
+    logLevel: 'silent',
+    production: false,
+    ...overrides,
+  });
 }

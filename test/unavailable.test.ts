@@ -41,10 +41,13 @@ describe('toAppError', () => {
   it.each([
     ['42501', 'insufficient_privilege'],
     ['42P01', 'undefined_table'],
-    ['57014', 'query_canceled: class 57, but not 57P'],
     ['XX000', 'internal_error'],
   ])('leaves SQLSTATE %s (%s) unmapped: a bug, answered 500', (code) => {
     expect(toAppError(pgError(code))).toBeUndefined();
+  });
+
+  it('maps 57014 (our statement timeout cancelled the statement) to 504', () => {
+    expect(toAppError(pgError('57014'))).toMatchObject({ code: 'GATEWAY_TIMEOUT', status: 504 });
   });
 
   it('maps a refused connection and a connection cut mid-query to 503', () => {
