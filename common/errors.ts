@@ -114,6 +114,10 @@ export function toAppError(e: unknown): AppError | undefined {
           'the statement was cancelled: nothing was changed. Retry later, or ask for less at once.',
       );
     }
+    // 42601 syntax_error can only come from a client's jsonpath text (our SQL is static): quote it.
+    if (code === '42601' && /jsonpath/.test(e.message)) {
+      return badInput(`Invalid jsonpath: ${e.message}`);
+    }
     // 54001 statement_too_complex / stack depth: JSON nested too deep for the server's parser.
     if (code === '54001') return badInput(`Value too deeply nested: ${e.message}`);
     // Class 22 is "data exception": invalid text for a type, a NUL in JSON text (22P05), etc.

@@ -4,6 +4,7 @@ import { pageArgs } from '../../common/keyset.js';
 import type { Context } from '../context.js';
 import { Annotation } from '../schema/annotation.type.js';
 import { DataConnection } from '../schema/data-connection.type.js';
+import { DataFilter } from '../schema/data-filter.input.js';
 import { Datum } from '../schema/datum.type.js';
 import { listData } from '../services/data.js';
 
@@ -19,8 +20,10 @@ export class DataResolver {
     first?: number | null,
     @Arg('after', () => String, { nullable: true, description: 'endCursor of the previous page.' })
     after?: string | null,
+    @Arg('filter', () => DataFilter, { nullable: true, description: 'Which data to return.' })
+    filter?: DataFilter | null,
   ): Promise<DataConnection> {
-    const page = await listData(ctx.db, pageArgs(first, after));
+    const page = await listData(ctx.db, pageArgs(first, after), filter);
     for (const row of page.rows) ctx.loaders.datumById.prime(row.id, row);
     return {
       edges: page.rows.map((node) => ({ cursor: node.cursor, node })),

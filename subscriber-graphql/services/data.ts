@@ -1,4 +1,5 @@
 /** Reads of the aggregated, replicated data. */
+import { type DataFilter, dataFilterSql } from '../../common/filter.js';
 import { fetchPage, type Page, type PageArgs } from '../../common/keyset.js';
 import type { SubscriberDb } from '../db.js';
 
@@ -18,9 +19,14 @@ const COLUMNS = [
   'received_at as receivedAt',
 ] as const;
 
-/** Newest first, by `(created_at, id)`. */
-export async function listData(db: SubscriberDb, page: PageArgs): Promise<Page<DatumRow>> {
-  return fetchPage(db.selectFrom('data').select(COLUMNS), page);
+/** Newest first, by `(created_at, id)`, the rows that pass `filter`. */
+export async function listData(
+  db: SubscriberDb,
+  page: PageArgs,
+  filter?: DataFilter | null,
+): Promise<Page<DatumRow>> {
+  const qb = db.selectFrom('data').select(COLUMNS);
+  return fetchPage(filter ? qb.where(dataFilterSql(filter)) : qb, page);
 }
 
 /** Data by id, in one statement (for a batch loader). */
