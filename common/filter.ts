@@ -170,7 +170,7 @@ class Compiler {
     const typed = (op: string, v: unknown) => {
       const type = jsonType(v);
       if (type === 'number') {
-        return sql<boolean>`(case when jsonb_typeof(${value}) = 'number' then (${value}#>>'{}') ${sql.raw(op)} ${jsonText(v)} end)`;
+        return sql<boolean>`(case when jsonb_typeof(${value}) = 'number' then ${value}::numeric ${sql.raw(op)} ${jsonText(v)}::numeric end)`;
       }
       if (type === 'string') {
         return sql<boolean>`(case when jsonb_typeof(${value}) = 'string' then ${text} ${sql.raw(op)} ${v as string} end)`;
