@@ -137,6 +137,9 @@ describe('filtering real data', () => {
       ['big', 'ten'],
     ],
     ['a big integer exactly', { data: { path: [{ path: ['n'], eq: 'BIG' }] } }, ['big']],
+    // 12345678901234567891 is the same double as 12345678901234567890: only exact numbers tell.
+    ['not a neighbour of a big integer', { data: { path: [{ path: ['n'], eq: 'BIG_NEAR' }] } }, []],
+    ['above a big integer', { data: { path: [{ path: ['n'], gt: 'BIG' }] } }, []],
     ['strings compare as text', { data: { path: [{ path: ['s'], gte: 'b' }] } }, ['big', 'text']],
     ['another type never matches', { data: { path: [{ path: ['n'], lt: 'zzz' }] } }, ['text']],
     ['booleans by eq', { data: { path: [{ path: ['flag'], eq: false }] } }, ['ten']],
