@@ -3,17 +3,13 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
+import { type JsonBody, readJsonBody } from '../common/body.js';
 import { AppError, badInput } from '../common/errors.js';
 import { createHttpServer, registerHealth } from '../common/http.js';
 import { pageArgs } from '../common/keyset.js';
 import type { PublisherConfig } from './config.js';
 import type { PublisherDb } from './db.js';
 import { checkIngestBody, datumJson, getDatum, insertDatum, listData } from './ingest.js';
-
-interface JsonBody {
-  text: string;
-  value: unknown;
-}
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
@@ -24,25 +20,26 @@ export function buildPublisherApp(
   const app = createHttpServer(config);
 
   // Keep the body's text as well as its parsed value: the text is what gets stored, so numbers
-  // beyond JavaScript's precision survive.
+  // beyond JavaScript's precision survive. Raw bytes in, so that a body that is not UTF-8 is
+  // refused instead of being stored with U+FFFD in place of its characters.
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
-    const text = body as string;
-    if (text.trim() === '') {
-      done(badInput('The body is empty: send {"data": <any JSON value>}'), undefined);
-      return;
-    }
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
     try {
-      done(null, { text, value: JSON.parse(text) } satisfies JsonBody);
+      done(
+        null,
+        readJsonBody(body as Buffer, req.headers['content-type'], {
+          emptyHint: 'send {"data": <any JSON value>}',
+        }),
+      );
     } catch (e) {
-      done(badInput(`Malformed JSON: ${(e as Error).message}`), undefined);
+      done(e as Error, undefined);
     }
   });
 
   app.get('/', async () => ({
     service: 'the-collector publisher',
     endpoints: {
-      'POST /data': 'store {"data": <any JSON value>} (Content-Type: application/json)',
+      'POST /data': 'store {"data": <any JSON value>} (Content-Type: application/json, UTF-8)',
       'GET /data': 'list stored rows, newest first (?first=50&after=<endCursor>)',
       'GET /data/:id': 'one stored row',
       'GET /health': 'database reachability',
