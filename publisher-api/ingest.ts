@@ -5,10 +5,16 @@
  * Stored JSON is never round-tripped through JavaScript numbers: the request body goes to
  * PostgreSQL as text and `data` is extracted there, and reads return `data::text`. So a number
  * like 12345678901234567890 is stored and echoed back exactly.
+ *
+ * But PostgreSQL writes numbers out in full (1e131071 is 131,072 digits), so `data::text` is only
+ * ever run where `collector_json_servable(data)` holds (sql/publisher/006_json_text_guard.sql).
+ * New rows are held to the same rule on the way in (`checkNumberText`); rows stored before it
+ * existed are answered with TOO_LARGE_TO_SERVE instead of crashing the process that reads them.
  */
 import { sql } from 'kysely';
-import { badInput, notFound } from '../common/errors.js';
-import { checkJsonDepth } from '../common/json.js';
+import type { JsonBody } from '../common/body.js';
+import { AppError, badInput, notFound } from '../common/errors.js';
+import { checkJsonDepth, checkNumberText } from '../common/json.js';
 import { fetchPage, isUuid, type Page, type PageArgs } from '../common/keyset.js';
 import type { PublisherDb } from './db.js';
 
@@ -16,32 +22,45 @@ import type { PublisherDb } from './db.js';
 export interface StoredDatum {
   id: string;
   publisher: string;
-  dataJson: string;
+  /** null when the stored value cannot be written out safely (see the header). */
+  dataJson: string | null;
   createdAt: Date;
 }
 
-const dataJson = sql<string>`data::text`.as('dataJson');
-const COLUMNS = ['id', 'publisher', dataJson, 'created_at as createdAt'] as const;
+const servableJson = sql<
+  string | null
+>`CASE WHEN collector_json_servable(data) THEN data::text END`.as('dataJson');
+const READ_COLUMNS = ['id', 'publisher', servableJson, 'created_at as createdAt'] as const;
+// A row just inserted passed checkNumberText: its text is safe, and the guard's scan is skipped.
+const INSERTED_COLUMNS = [
+  'id',
+  'publisher',
+  sql<string>`data::text`.as('dataJson'),
+  'created_at as createdAt',
+] as const;
 
 /**
- * Checks a parsed request body of the form `{"data": <any JSON value>}`. Only `data` is accepted:
- * the id, the publisher's name and the timestamp always come from the database.
+ * Checks a request body of the form `{"data": <any JSON value>}`. Only `data` is accepted: the
+ * id, the publisher's name and the timestamp always come from the database.
  */
-export function checkIngestBody(body: unknown): void {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+export function checkIngestBody(body: JsonBody): void {
+  const { value } = body;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw badInput('The body must be a JSON object: {"data": <any JSON value>}');
   }
-  if (!Object.hasOwn(body, 'data')) {
+  if (!Object.hasOwn(value, 'data')) {
     throw badInput('Missing field "data": send {"data": <any JSON value>}');
   }
-  const extra = Object.keys(body).filter((k) => k !== 'data');
+  const extra = Object.keys(value).filter((k) => k !== 'data');
   if (extra.length > 0) {
     throw badInput(
       `Unknown field(s) ${extra.map((k) => `"${k}"`).join(', ')}: only "data" is accepted; ` +
         'the id, publisher and createdAt are assigned by the server',
     );
   }
-  checkJsonDepth((body as { data: unknown }).data, '"data"');
+  checkJsonDepth((value as { data: unknown }).data, '"data"');
+  // The whole body's text: "data" is its only member, so its numbers are the body's numbers.
+  checkNumberText(body.text, '"data"');
 }
 
 /**
@@ -53,22 +72,49 @@ export async function insertDatum(db: PublisherDb, bodyJson: string): Promise<St
     .insertInto('data')
     .columns(['data'])
     .expression(sql`SELECT (${bodyJson}::jsonb) -> 'data'`)
-    .returning(COLUMNS)
+    .returning(INSERTED_COLUMNS)
     .executeTakeFirstOrThrow();
 }
 
-export async function getDatum(db: PublisherDb, id: string): Promise<StoredDatum> {
-  if (!isUuid(id)) throw badInput(`"${id}" is not a UUID`);
-  const row = await db.selectFrom('data').select(COLUMNS).where('id', '=', id).executeTakeFirst();
+async function readDatum(db: PublisherDb, id: string): Promise<StoredDatum> {
+  const row = await db
+    .selectFrom('data')
+    .select(READ_COLUMNS)
+    .where('id', '=', id)
+    .executeTakeFirst();
   if (!row) throw notFound(`No datum with id ${id} on this publisher`);
   return row;
 }
 
-export async function listData(db: PublisherDb, page: PageArgs): Promise<Page<StoredDatum>> {
-  return fetchPage(db.selectFrom('data').select(COLUMNS), page);
+/** Why a stored value is not served, for a 422 or a list item's "error". */
+function tooLargeToServe(id: string): AppError {
+  return new AppError(
+    'TOO_LARGE_TO_SERVE',
+    `Datum ${id} cannot be served as JSON: its numbers would take more than 4 MiB once written ` +
+      'out in full, as PostgreSQL writes every digit (1e131071 becomes 131,072 digits). It was ' +
+      'stored before such values were refused; read it in the database with jsonb functions.',
+  );
 }
 
-/** The JSON of one datum for a response, splicing in the stored JSON text unchanged. */
+export async function getDatum(db: PublisherDb, id: string): Promise<StoredDatum> {
+  if (!isUuid(id)) throw badInput(`"${id}" is not a UUID`);
+  const datum = await readDatum(db, id);
+  if (datum.dataJson === null) throw tooLargeToServe(id);
+  return datum;
+}
+
+export async function listData(db: PublisherDb, page: PageArgs): Promise<Page<StoredDatum>> {
+  return fetchPage(db.selectFrom('data').select(READ_COLUMNS), page);
+}
+
+/**
+ * The JSON of one datum for a response, splicing in the stored JSON text unchanged. A datum that
+ * cannot be served has `"data": null` and an `"error"` member saying why.
+ */
 export function datumJson(d: StoredDatum): string {
-  return `{"id":${JSON.stringify(d.id)},"publisher":${JSON.stringify(d.publisher)},"data":${d.dataJson},"createdAt":${JSON.stringify(d.createdAt.toISOString())}}`;
+  const head = `{"id":${JSON.stringify(d.id)},"publisher":${JSON.stringify(d.publisher)}`;
+  const tail = `"createdAt":${JSON.stringify(d.createdAt.toISOString())}}`;
+  if (d.dataJson !== null) return `${head},"data":${d.dataJson},${tail}`;
+  const { code, message } = tooLargeToServe(d.id);
+  return `${head},"data":null,"error":${JSON.stringify({ code, message })},${tail}`;
 }

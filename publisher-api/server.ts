@@ -55,7 +55,7 @@ export function buildPublisherApp(
         'Send the body as JSON with the header "Content-Type: application/json".',
       );
     }
-    checkIngestBody(body.value);
+    checkIngestBody(body);
     const stored = await insertDatum(db, body.text);
     return reply.status(201).type(JSON_TYPE).send(datumJson(stored));
   });
