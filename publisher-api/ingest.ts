@@ -11,12 +11,19 @@
  * New rows are held to the same rule on the way in (`checkNumberText`); rows stored before it
  * existed are answered with TOO_LARGE_TO_SERVE instead of crashing the process that reads them.
  */
-import { sql } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { JsonBody } from '../common/body.js';
 import { AppError, badInput, notFound } from '../common/errors.js';
 import { checkJsonDepth, checkNumberText } from '../common/json.js';
 import { fetchPage, isUuid, type Page, type PageArgs } from '../common/keyset.js';
-import type { PublisherDb } from './db.js';
+import type { PublisherDB, PublisherDb } from './db.js';
+import {
+  claimKey,
+  deleteExpiredKey,
+  findKey,
+  type RememberedKey,
+  requestHash,
+} from './idempotency.js';
 
 /** A datum as stored, with its JSON kept as PostgreSQL's text form. */
 export interface StoredDatum {
@@ -63,17 +70,82 @@ export function checkIngestBody(body: JsonBody): void {
   checkNumberText(body.text, '"data"');
 }
 
+type Db = Kysely<PublisherDB> | Transaction<PublisherDB>;
+
 /**
  * Stores the `data` member of a request body (JSON text already checked by `checkIngestBody`).
  * One statement, so a failure stores nothing.
  */
-export async function insertDatum(db: PublisherDb, bodyJson: string): Promise<StoredDatum> {
+export async function insertDatum(db: Db, bodyJson: string): Promise<StoredDatum> {
   return db
     .insertInto('data')
     .columns(['data'])
     .expression(sql`SELECT (${bodyJson}::jsonb) -> 'data'`)
     .returning(INSERTED_COLUMNS)
     .executeTakeFirstOrThrow();
+}
+
+export interface Stored {
+  datum: StoredDatum;
+  /** True when an earlier request with the same Idempotency-Key stored it. */
+  replayed: boolean;
+}
+
+/** Thrown inside the transaction to roll its row back when another request holds the key. */
+class KeyTaken extends Error {}
+
+/**
+ * Stores a checked body. With an Idempotency-Key, at most once per key (within `ttlSeconds`): a
+ * retry gets the row the first request stored; the same key with another body is a CONFLICT.
+ */
+export async function storeDatum(
+  db: PublisherDb,
+  body: JsonBody,
+  opts: { idempotencyKey?: string; ttlSeconds: number },
+): Promise<Stored> {
+  const key = opts.idempotencyKey;
+  if (key === undefined) return { datum: await insertDatum(db, body.text), replayed: false };
+  const hash = requestHash(body.text);
+  // Twice at most in practice: a key found taken on the way in is read on the second round.
+  // More only if it expires in between, which a sweep running right then can cause.
+  for (let round = 0; round < 5; round++) {
+    const earlier = await findKey(db, key, opts.ttlSeconds);
+    if (earlier) return { datum: await replay(db, key, earlier, hash), replayed: true };
+    try {
+      const datum = await db.transaction().execute(async (trx) => {
+        await deleteExpiredKey(trx, key, opts.ttlSeconds);
+        // The row first: if jsonb refuses the value, the key was never taken.
+        const stored = await insertDatum(trx, body.text);
+        // Waits here while a concurrent request holding the key is still in its transaction.
+        if (!(await claimKey(trx, key, hash, stored.id))) throw new KeyTaken();
+        return stored;
+      });
+      return { datum, replayed: false };
+    } catch (e) {
+      if (!(e instanceof KeyTaken)) throw e;
+    }
+  }
+  throw new AppError(
+    'SERVICE_UNAVAILABLE',
+    'The Idempotency-Key is being taken and released concurrently; retry the request shortly.',
+  );
+}
+
+async function replay(
+  db: PublisherDb,
+  key: string,
+  earlier: RememberedKey,
+  hash: Buffer,
+): Promise<StoredDatum> {
+  if (!earlier.requestHash.equals(hash)) {
+    throw new AppError(
+      'CONFLICT',
+      `The Idempotency-Key "${key}" was used at ${earlier.createdAt.toISOString()} with a ` +
+        `different body, which stored datum ${earlier.dataId}. Use a new key for a new datum; ` +
+        'reuse a key only to retry the very same request.',
+    );
+  }
+  return readDatum(db, earlier.dataId);
 }
 
 async function readDatum(db: PublisherDb, id: string): Promise<StoredDatum> {

@@ -9,13 +9,17 @@ import { createHttpServer, registerHealth } from '../common/http.js';
 import { pageArgs } from '../common/keyset.js';
 import type { PublisherConfig } from './config.js';
 import type { PublisherDb } from './db.js';
-import { checkIngestBody, datumJson, getDatum, insertDatum, listData } from './ingest.js';
+import { parseIdempotencyKey, type Repeating, startKeySweep } from './idempotency.js';
+import { checkIngestBody, datumJson, getDatum, listData, storeDatum } from './ingest.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 export function buildPublisherApp(
   db: PublisherDb,
-  config: Pick<PublisherConfig, 'bodyLimit' | 'logLevel'>,
+  config: Pick<
+    PublisherConfig,
+    'bodyLimit' | 'logLevel' | 'idempotencyTtlSeconds' | 'idempotencySweepSeconds'
+  >,
 ): FastifyInstance {
   const app = createHttpServer(config);
 
@@ -36,10 +40,26 @@ export function buildPublisherApp(
     }
   });
 
+  // Expired Idempotency-Keys are deleted while the app runs; app.close() waits for a sweep in
+  // progress before the pool is closed.
+  let sweep: Repeating | undefined;
+  app.addHook('onReady', async () => {
+    sweep = startKeySweep(
+      db,
+      { ttlSeconds: config.idempotencyTtlSeconds, intervalSeconds: config.idempotencySweepSeconds },
+      app.log,
+    );
+  });
+  app.addHook('onClose', async () => {
+    await sweep?.stop();
+  });
+
   app.get('/', async () => ({
     service: 'the-collector publisher',
     endpoints: {
-      'POST /data': 'store {"data": <any JSON value>} (Content-Type: application/json, UTF-8)',
+      'POST /data':
+        'store {"data": <any JSON value>} (Content-Type: application/json, UTF-8; optional ' +
+        'Idempotency-Key header: a retry with the same key returns the first row)',
       'GET /data': 'list stored rows, newest first (?first=50&after=<endCursor>)',
       'GET /data/:id': 'one stored row',
       'GET /health': 'database reachability',
@@ -55,9 +75,18 @@ export function buildPublisherApp(
         'Send the body as JSON with the header "Content-Type: application/json".',
       );
     }
+    const idempotencyKey = parseIdempotencyKey(request.headers['idempotency-key']);
     checkIngestBody(body);
-    const stored = await insertDatum(db, body.text);
-    return reply.status(201).type(JSON_TYPE).send(datumJson(stored));
+    const { datum, replayed } = await storeDatum(db, body, {
+      idempotencyKey,
+      ttlSeconds: config.idempotencyTtlSeconds,
+    });
+    // A retry gets the original row with 200 (201 only where this request created it).
+    if (replayed) reply.header('idempotent-replayed', 'true');
+    return reply
+      .status(replayed ? 200 : 201)
+      .type(JSON_TYPE)
+      .send(datumJson(datum));
   });
 
   app.get<{ Params: { id: string } }>('/data/:id', async (request, reply) => {
