@@ -8,8 +8,18 @@ export interface PublisherDataTable {
   created_at: ColumnType<Date, never, never>;
 }
 
+/** Idempotency-Keys of POST /data (sql/publisher/007_idempotency.sql); never replicated. */
+export interface IdempotencyKeyTable {
+  key: ColumnType<string, string, never>;
+  request_hash: ColumnType<Buffer, Buffer, never>;
+  data_id: ColumnType<string, string, never>;
+  /** The database's default; the API's role cannot insert it. */
+  created_at: ColumnType<Date, never, never>;
+}
+
 export interface PublisherDB {
   data: PublisherDataTable;
+  idempotency_key: IdempotencyKeyTable;
 }
 
 export type PublisherDb = Kysely<PublisherDB>;

@@ -5,70 +5,188 @@
  * Stored JSON is never round-tripped through JavaScript numbers: the request body goes to
  * PostgreSQL as text and `data` is extracted there, and reads return `data::text`. So a number
  * like 12345678901234567890 is stored and echoed back exactly.
+ *
+ * But PostgreSQL writes numbers out in full (1e131071 is 131,072 digits), so `data::text` is only
+ * ever run where `collector_json_servable(data)` holds (sql/publisher/006_json_text_guard.sql).
+ * New rows are held to the same rule on the way in (`checkNumberText`); rows stored before it
+ * existed are answered with TOO_LARGE_TO_SERVE instead of crashing the process that reads them.
  */
-import { sql } from 'kysely';
-import { badInput, notFound } from '../common/errors.js';
-import { checkJsonDepth } from '../common/json.js';
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { JsonBody } from '../common/body.js';
+import { AppError, badInput, notFound } from '../common/errors.js';
+import { checkJsonDepth, checkNumberText } from '../common/json.js';
 import { fetchPage, isUuid, type Page, type PageArgs } from '../common/keyset.js';
-import type { PublisherDb } from './db.js';
+import type { PublisherDB, PublisherDb } from './db.js';
+import {
+  claimKey,
+  deleteExpiredKey,
+  findKey,
+  type RememberedKey,
+  requestHash,
+} from './idempotency.js';
 
 /** A datum as stored, with its JSON kept as PostgreSQL's text form. */
 export interface StoredDatum {
   id: string;
   publisher: string;
-  dataJson: string;
+  /** null when the stored value cannot be written out safely (see the header). */
+  dataJson: string | null;
   createdAt: Date;
 }
 
-const dataJson = sql<string>`data::text`.as('dataJson');
-const COLUMNS = ['id', 'publisher', dataJson, 'created_at as createdAt'] as const;
+const servableJson = sql<
+  string | null
+>`CASE WHEN collector_json_servable(data) THEN data::text END`.as('dataJson');
+const READ_COLUMNS = ['id', 'publisher', servableJson, 'created_at as createdAt'] as const;
+// A row just inserted passed checkNumberText: its text is safe, and the guard's scan is skipped.
+const INSERTED_COLUMNS = [
+  'id',
+  'publisher',
+  sql<string>`data::text`.as('dataJson'),
+  'created_at as createdAt',
+] as const;
 
 /**
- * Checks a parsed request body of the form `{"data": <any JSON value>}`. Only `data` is accepted:
- * the id, the publisher's name and the timestamp always come from the database.
+ * Checks a request body of the form `{"data": <any JSON value>}`. Only `data` is accepted: the
+ * id, the publisher's name and the timestamp always come from the database.
  */
-export function checkIngestBody(body: unknown): void {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+export function checkIngestBody(body: JsonBody): void {
+  const { value } = body;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw badInput('The body must be a JSON object: {"data": <any JSON value>}');
   }
-  if (!Object.hasOwn(body, 'data')) {
+  if (!Object.hasOwn(value, 'data')) {
     throw badInput('Missing field "data": send {"data": <any JSON value>}');
   }
-  const extra = Object.keys(body).filter((k) => k !== 'data');
+  const extra = Object.keys(value).filter((k) => k !== 'data');
   if (extra.length > 0) {
     throw badInput(
       `Unknown field(s) ${extra.map((k) => `"${k}"`).join(', ')}: only "data" is accepted; ` +
         'the id, publisher and createdAt are assigned by the server',
     );
   }
-  checkJsonDepth((body as { data: unknown }).data, '"data"');
+  checkJsonDepth((value as { data: unknown }).data, '"data"');
+  // The whole body's text: "data" is its only member, so its numbers are the body's numbers.
+  checkNumberText(body.text, '"data"');
 }
+
+type Db = Kysely<PublisherDB> | Transaction<PublisherDB>;
 
 /**
  * Stores the `data` member of a request body (JSON text already checked by `checkIngestBody`).
  * One statement, so a failure stores nothing.
  */
-export async function insertDatum(db: PublisherDb, bodyJson: string): Promise<StoredDatum> {
+export async function insertDatum(db: Db, bodyJson: string): Promise<StoredDatum> {
   return db
     .insertInto('data')
     .columns(['data'])
     .expression(sql`SELECT (${bodyJson}::jsonb) -> 'data'`)
-    .returning(COLUMNS)
+    .returning(INSERTED_COLUMNS)
     .executeTakeFirstOrThrow();
 }
 
-export async function getDatum(db: PublisherDb, id: string): Promise<StoredDatum> {
-  if (!isUuid(id)) throw badInput(`"${id}" is not a UUID`);
-  const row = await db.selectFrom('data').select(COLUMNS).where('id', '=', id).executeTakeFirst();
+export interface Stored {
+  datum: StoredDatum;
+  /** True when an earlier request with the same Idempotency-Key stored it. */
+  replayed: boolean;
+}
+
+/** Thrown inside the transaction to roll its row back when another request holds the key. */
+class KeyTaken extends Error {}
+
+/**
+ * Stores a checked body. With an Idempotency-Key, at most once per key (within `ttlSeconds`): a
+ * retry gets the row the first request stored; the same key with another body is a CONFLICT.
+ */
+export async function storeDatum(
+  db: PublisherDb,
+  body: JsonBody,
+  opts: { idempotencyKey?: string; ttlSeconds: number },
+): Promise<Stored> {
+  const key = opts.idempotencyKey;
+  if (key === undefined) return { datum: await insertDatum(db, body.text), replayed: false };
+  const hash = requestHash(body.text);
+  // Twice at most in practice: a key found taken on the way in is read on the second round.
+  // More only if it expires in between, which a sweep running right then can cause.
+  for (let round = 0; round < 5; round++) {
+    const earlier = await findKey(db, key, opts.ttlSeconds);
+    if (earlier) return { datum: await replay(db, key, earlier, hash), replayed: true };
+    try {
+      const datum = await db.transaction().execute(async (trx) => {
+        await deleteExpiredKey(trx, key, opts.ttlSeconds);
+        // The row first: if jsonb refuses the value, the key was never taken.
+        const stored = await insertDatum(trx, body.text);
+        // Waits here while a concurrent request holding the key is still in its transaction.
+        if (!(await claimKey(trx, key, hash, stored.id))) throw new KeyTaken();
+        return stored;
+      });
+      return { datum, replayed: false };
+    } catch (e) {
+      if (!(e instanceof KeyTaken)) throw e;
+    }
+  }
+  throw new AppError(
+    'SERVICE_UNAVAILABLE',
+    'The Idempotency-Key is being taken and released concurrently; retry the request shortly.',
+  );
+}
+
+async function replay(
+  db: PublisherDb,
+  key: string,
+  earlier: RememberedKey,
+  hash: Buffer,
+): Promise<StoredDatum> {
+  if (!earlier.requestHash.equals(hash)) {
+    throw new AppError(
+      'CONFLICT',
+      `The Idempotency-Key "${key}" was used at ${earlier.createdAt.toISOString()} with a ` +
+        `different body, which stored datum ${earlier.dataId}. Use a new key for a new datum; ` +
+        'reuse a key only to retry the very same request.',
+    );
+  }
+  return readDatum(db, earlier.dataId);
+}
+
+async function readDatum(db: PublisherDb, id: string): Promise<StoredDatum> {
+  const row = await db
+    .selectFrom('data')
+    .select(READ_COLUMNS)
+    .where('id', '=', id)
+    .executeTakeFirst();
   if (!row) throw notFound(`No datum with id ${id} on this publisher`);
   return row;
 }
 
-export async function listData(db: PublisherDb, page: PageArgs): Promise<Page<StoredDatum>> {
-  return fetchPage(db.selectFrom('data').select(COLUMNS), page);
+/** Why a stored value is not served, for a 422 or a list item's "error". */
+function tooLargeToServe(id: string): AppError {
+  return new AppError(
+    'TOO_LARGE_TO_SERVE',
+    `Datum ${id} cannot be served as JSON: its numbers would take more than 4 MiB once written ` +
+      'out in full, as PostgreSQL writes every digit (1e131071 becomes 131,072 digits). It was ' +
+      'stored before such values were refused; read it in the database with jsonb functions.',
+  );
 }
 
-/** The JSON of one datum for a response, splicing in the stored JSON text unchanged. */
+export async function getDatum(db: PublisherDb, id: string): Promise<StoredDatum> {
+  if (!isUuid(id)) throw badInput(`"${id}" is not a UUID`);
+  const datum = await readDatum(db, id);
+  if (datum.dataJson === null) throw tooLargeToServe(id);
+  return datum;
+}
+
+export async function listData(db: PublisherDb, page: PageArgs): Promise<Page<StoredDatum>> {
+  return fetchPage(db.selectFrom('data').select(READ_COLUMNS), page);
+}
+
+/**
+ * The JSON of one datum for a response, splicing in the stored JSON text unchanged. A datum that
+ * cannot be served has `"data": null` and an `"error"` member saying why.
+ */
 export function datumJson(d: StoredDatum): string {
-  return `{"id":${JSON.stringify(d.id)},"publisher":${JSON.stringify(d.publisher)},"data":${d.dataJson},"createdAt":${JSON.stringify(d.createdAt.toISOString())}}`;
+  const head = `{"id":${JSON.stringify(d.id)},"publisher":${JSON.stringify(d.publisher)}`;
+  const tail = `"createdAt":${JSON.stringify(d.createdAt.toISOString())}}`;
+  if (d.dataJson !== null) return `${head},"data":${d.dataJson},${tail}`;
+  const { code, message } = tooLargeToServe(d.id);
+  return `${head},"data":null,"error":${JSON.stringify({ code, message })},${tail}`;
 }

@@ -3,46 +3,64 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
+import { type JsonBody, readJsonBody } from '../common/body.js';
 import { AppError, badInput } from '../common/errors.js';
 import { createHttpServer, registerHealth, type ServerLimits } from '../common/http.js';
 import { pageArgs } from '../common/keyset.js';
 import type { PublisherConfig } from './config.js';
 import type { PublisherDb } from './db.js';
-import { checkIngestBody, datumJson, getDatum, insertDatum, listData } from './ingest.js';
-
-interface JsonBody {
-  text: string;
-  value: unknown;
-}
+import { parseIdempotencyKey, type Repeating, startKeySweep } from './idempotency.js';
+import { checkIngestBody, datumJson, getDatum, listData, storeDatum } from './ingest.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 export function buildPublisherApp(
   db: PublisherDb,
-  config: Pick<PublisherConfig, 'bodyLimit' | 'logLevel'> & Partial<ServerLimits>,
+  config: Pick<
+    PublisherConfig,
+    'bodyLimit' | 'logLevel' | 'idempotencyTtlSeconds' | 'idempotencySweepSeconds'
+  > &
+    Partial<ServerLimits>,
 ): FastifyInstance {
   const app = createHttpServer(config);
 
   // Keep the body's text as well as its parsed value: the text is what gets stored, so numbers
-  // beyond JavaScript's precision survive.
+  // beyond JavaScript's precision survive. Raw bytes in, so that a body that is not UTF-8 is
+  // refused instead of being stored with U+FFFD in place of its characters.
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
-    const text = body as string;
-    if (text.trim() === '') {
-      done(badInput('The body is empty: send {"data": <any JSON value>}'), undefined);
-      return;
-    }
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
     try {
-      done(null, { text, value: JSON.parse(text) } satisfies JsonBody);
+      done(
+        null,
+        readJsonBody(body as Buffer, req.headers['content-type'], {
+          emptyHint: 'send {"data": <any JSON value>}',
+        }),
+      );
     } catch (e) {
-      done(badInput(`Malformed JSON: ${(e as Error).message}`), undefined);
+      done(e as Error, undefined);
     }
+  });
+
+  // Expired Idempotency-Keys are deleted while the app runs; app.close() waits for a sweep in
+  // progress before the pool is closed.
+  let sweep: Repeating | undefined;
+  app.addHook('onReady', async () => {
+    sweep = startKeySweep(
+      db,
+      { ttlSeconds: config.idempotencyTtlSeconds, intervalSeconds: config.idempotencySweepSeconds },
+      app.log,
+    );
+  });
+  app.addHook('onClose', async () => {
+    await sweep?.stop();
   });
 
   app.get('/', async () => ({
     service: 'the-collector publisher',
     endpoints: {
-      'POST /data': 'store {"data": <any JSON value>} (Content-Type: application/json)',
+      'POST /data':
+        'store {"data": <any JSON value>} (Content-Type: application/json, UTF-8; optional ' +
+        'Idempotency-Key header: a retry with the same key returns the first row)',
       'GET /data': 'list stored rows, newest first (?first=50&after=<endCursor>)',
       'GET /data/:id': 'one stored row',
       'GET /health': 'database reachability',
@@ -58,9 +76,18 @@ export function buildPublisherApp(
         'Send the body as JSON with the header "Content-Type: application/json".',
       );
     }
-    checkIngestBody(body.value);
-    const stored = await insertDatum(db, body.text);
-    return reply.status(201).type(JSON_TYPE).send(datumJson(stored));
+    const idempotencyKey = parseIdempotencyKey(request.headers['idempotency-key']);
+    checkIngestBody(body);
+    const { datum, replayed } = await storeDatum(db, body, {
+      idempotencyKey,
+      ttlSeconds: config.idempotencyTtlSeconds,
+    });
+    // A retry gets the original row with 200 (201 only where this request created it).
+    if (replayed) reply.header('idempotent-replayed', 'true');
+    return reply
+      .status(replayed ? 200 : 201)
+      .type(JSON_TYPE)
+      .send(datumJson(datum));
   });
 
   app.get<{ Params: { id: string } }>('/data/:id', async (request, reply) => {
