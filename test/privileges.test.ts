@@ -68,16 +68,23 @@ const PLAIN: Attributes = {
 
 // The expected matrices: exactly what each role needs, nothing more.
 const PUBLISHER: ClusterMatrix = {
-  relations: ['collector_migration', 'collector_migration_lock', 'data'],
+  relations: ['collector_migration', 'collector_migration_lock', 'data', 'idempotency_key'],
   roles: {
-    // The REST API: insert the data column (the rest are database defaults), read rows back.
+    // The REST API: insert the data column (the rest are database defaults), read rows back;
+    // remember Idempotency-Keys (never updated: an expired one is deleted and taken anew).
     collector_publisher_api: {
       attributes: PLAIN,
       memberOf: [],
       database: ['CONNECT'],
       schemaPublic: ['USAGE'],
-      tables: { data: ['SELECT'] },
-      columns: { 'data.data': ['INSERT'] },
+      tables: { data: ['SELECT'], idempotency_key: ['DELETE'] },
+      columns: {
+        'data.data': ['INSERT'],
+        'idempotency_key.created_at': ['SELECT'],
+        'idempotency_key.data_id': ['SELECT', 'INSERT'],
+        'idempotency_key.key': ['SELECT', 'INSERT'],
+        'idempotency_key.request_hash': ['SELECT', 'INSERT'],
+      },
     },
     // The subscriber's walsender connection: REPLICATION plus SELECT on the published table.
     collector_replicator: {
