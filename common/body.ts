@@ -17,6 +17,8 @@ export interface JsonBody {
 export interface ReadJsonOptions {
   /** What an empty body should have held, e.g. `send {"data": <any JSON value>}`. */
   emptyHint?: string;
+  /** The JSON parser (default JSON.parse); the gateway keeps exact numbers with `parseJson`. */
+  parse?: (text: string) => unknown;
 }
 
 /**
@@ -78,7 +80,7 @@ export function readJsonBody(
     throw badInput(`The body is empty${opts.emptyHint ? `: ${opts.emptyHint}` : ''}`);
   }
   try {
-    return { text, value: JSON.parse(text) };
+    return { text, value: (opts.parse ?? JSON.parse)(text) };
   } catch (e) {
     throw badInput(`Malformed JSON: ${(e as Error).message}`);
   }

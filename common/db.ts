@@ -28,7 +28,7 @@ export interface PoolOptions {
 }
 
 const JSON_OIDS = new Set([114, 3802]); // json, jsonb
-const rawJsonTypes = {
+export const rawJsonTypes = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (JSON_OIDS.has(oid)) return (text: string) => new RawJson(text);
     return pg.types.getTypeParser(oid, format);

@@ -30,6 +30,19 @@ export const mapErrors: MiddlewareFn<Context> = async (_data, next) => {
   }
 };
 
+/**
+ * A stored JSON value that cannot be written out safely (numbers like 1e131071, stored before the
+ * publishers refused them). An error on that field of that row only: the rest of the page is
+ * served, with HTTP 200.
+ */
+export function tooLargeToServe(what: string): GraphQLError {
+  return new GraphQLError(
+    `${what} holds numbers that take more than 4 MiB once written out (like 1e131071, ` +
+      'written with all its 131,072 digits), so it is not served. Filter it out by id.',
+    { extensions: { code: 'TOO_LARGE_TO_SERVE' } },
+  );
+}
+
 const NO_TOKEN =
   'Not logged in: send "Authorization: Bearer <token>". Get a token with ' +
   'mutation { login(username: "...", password: "...") } or POST /login.';

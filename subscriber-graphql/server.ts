@@ -8,7 +8,7 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
-import { badInput } from '../common/errors.js';
+import { readJsonBody } from '../common/body.js';
 import { createHttpServer, registerHealth, type ServerLimits } from '../common/http.js';
 import { parseJson, stringifyJson } from '../common/raw-json.js';
 import { signToken, type TokenConfig } from './auth.js';
@@ -46,16 +46,14 @@ export async function buildGatewayApp(
   // Numbers in variables that JavaScript cannot hold exactly (12345678901234567890, 1e400) stay
   // exact: they are stored in annotations as sent.
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
-    const text = body as string;
-    if (text.trim() === '') {
-      done(badInput('The request body is empty, but its Content-Type says JSON.'), undefined);
-      return;
-    }
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
     try {
-      done(null, parseJson(text));
+      done(
+        null,
+        readJsonBody(body as Buffer, req.headers['content-type'], { parse: parseJson }).value,
+      );
     } catch (e) {
-      done(badInput(`Malformed JSON: ${(e as Error).message}`), undefined);
+      done(e as Error, undefined);
     }
   });
 

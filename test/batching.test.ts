@@ -5,6 +5,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rawJsonTypes } from '../common/db.js';
 import { listen } from '../common/http.js';
 import type { RunningService } from '../common/service.js';
 import type { SubscriberDB } from '../subscriber-graphql/db.js';
@@ -16,7 +17,12 @@ let gateway: RunningService;
 
 beforeAll(async () => {
   // The real gateway app, on a Kysely instance that records every statement it runs.
-  const pool = new pg.Pool({ connectionString: collector().subscriberGatewayUrl, max: 4 });
+  // Read jsonb as the gateway does (subscriber-graphql/start.ts): as its text.
+  const pool = new pg.Pool({
+    connectionString: collector().subscriberGatewayUrl,
+    max: 4,
+    types: rawJsonTypes,
+  });
   const db = new Kysely<SubscriberDB>({
     dialect: new PostgresDialect({ pool }),
     log: (event) => {

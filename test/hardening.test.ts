@@ -4,10 +4,13 @@
  * process lives on, an outage does not lock users out afterwards, introspection floods are
  * refused, and annotation bodies keep their numbers exactly.
  */
+import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { getIntrospectionQuery } from 'graphql';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKysely } from '../common/db.js';
+import { migrate } from '../common/migrate.js';
 import type { RunningService } from '../common/service.js';
 import {
   adminToken,
@@ -366,5 +369,116 @@ describe('exact numbers through the gateway', () => {
       expect(got.text).toContain(`"big": ${BIG}`);
       expect(got.text).toContain('"small": 1.000000000000000000001');
     });
+  });
+});
+
+describe('stored values too large to write out (1e131071 stored before ingest refused it)', () => {
+  // A database of its own on the subscriber's cluster, with the subscriber's schema: the poison
+  // rows never appear in the pages other test files walk.
+  const name = `poison_${randomUUID().replaceAll('-', '')}`;
+  const url = collector().subscriberAdminUrl.replace(/\/[^/]*$/, `/${name}`);
+  let gateway: RunningService;
+  const ids = { good: randomUUID(), poison: randomUUID() };
+
+  beforeAll(async () => {
+    await withClient(collector().subscriberAdminUrl, (c) => c.query(`CREATE DATABASE ${name}`));
+    const db = createKysely<unknown>(url, { applicationName: 'test' });
+    try {
+      await migrate(db, 'subscriber');
+    } finally {
+      await db.destroy();
+    }
+    await withClient(url, async (c) => {
+      // 4,200 numbers of 131,072 digits each once written out: 550 million characters.
+      const poison = `(SELECT jsonb_agg(1e131071::numeric) FROM generate_series(1, 4200))`;
+      await c.query(
+        `INSERT INTO data (id, publisher, data, created_at) VALUES
+           ($1, 'pub1', '{"fine": 12345678901234567890}', now()),
+           ($2, 'pub1', ${poison}, now() - interval '1 second')`,
+        [ids.good, ids.poison],
+      );
+      await c.query(`INSERT INTO app_user (username, password_hash) VALUES ('admin', 'scrypt$')`);
+      await c.query(
+        `INSERT INTO annotation (data_id, body, author) VALUES ($1, ${poison}, 'admin'), ($1, '{"ok": true}', 'admin')`,
+        [ids.good],
+      );
+    });
+    gateway = await startTestGateway({ databaseUrl: url });
+  });
+
+  afterAll(async () => {
+    await gateway?.stop();
+    await withClient(collector().subscriberAdminUrl, (c) =>
+      c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+    );
+  });
+
+  it('a page answers with an error on that field of that row, and serves the rest', async () => {
+    const res = await http<{
+      data: {
+        data: {
+          nodes: Array<{ id: string; data: unknown; annotations: Array<{ body: unknown }> }>;
+        };
+      };
+      errors: Array<{
+        message: string;
+        path: Array<string | number>;
+        extensions: { code: string };
+      }>;
+    }>(`${gateway.url}/graphql`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await adminToken()}` },
+      json: { query: '{ data(first: 10) { nodes { id data annotations { body } } } }' },
+    });
+    expect(res.status).toBe(200);
+    const [good, poison] = res.body.data.data.nodes;
+    expect(good?.id).toBe(ids.good);
+    expect(res.text).toContain('"fine": 12345678901234567890');
+    expect(poison?.id).toBe(ids.poison);
+    expect(poison?.data).toBeNull();
+    const bodies = good?.annotations.map((a) => a.body) ?? [];
+    expect(bodies).toHaveLength(2);
+    expect(bodies).toContainEqual({ ok: true });
+    const poisonBody = bodies.indexOf(null);
+    expect(poisonBody).toBeGreaterThanOrEqual(0);
+    expect(res.body.errors.map((e) => e.extensions.code)).toEqual([
+      'TOO_LARGE_TO_SERVE',
+      'TOO_LARGE_TO_SERVE',
+    ]);
+    expect(res.body.errors.map((e) => e.path.join('.')).sort()).toEqual([
+      `data.nodes.0.annotations.${poisonBody}.body`,
+      'data.nodes.1.data',
+    ]);
+    expect(res.body.errors[0]?.message).toMatch(/more than 4 MiB once written out/);
+  });
+
+  it('datum(id) of the row answers the same, and the gateway keeps serving', async () => {
+    const again = await http<{
+      data: { datum: { id: string; data: unknown } };
+      errors: Array<{ extensions: { code: string } }>;
+    }>(`${gateway.url}/graphql`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await adminToken()}` },
+      json: { query: `{ datum(id: "${ids.poison}") { id data } }` },
+    });
+    expect(again.body.data.datum, again.text).toEqual({ id: ids.poison, data: null });
+    expect(again.body.errors[0]?.extensions.code).toBe('TOO_LARGE_TO_SERVE');
+    expect((await http(`${gateway.url}/health`)).status).toBe(200);
+  });
+
+  it('annotate refuses a body that would expand like that, with 400', async () => {
+    const res = await http<{ errors: Array<{ message: string; extensions: { code: string } }> }>(
+      `${collector().gatewayUrl}/graphql`,
+      {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${await adminToken()}`,
+          'content-type': 'application/json',
+        },
+        body: `{"query": "mutation($b: JSON!) { annotate(dataId: \\"${ids.good}\\", body: $b) { id } }", "variables": {"b": [${Array.from({ length: 100 }, () => '1e131071').join(',')}]}}`,
+      },
+    );
+    expect(res.status).toBe(400);
+    expect(res.body.errors[0]?.extensions.code).toBe('BAD_USER_INPUT');
   });
 });

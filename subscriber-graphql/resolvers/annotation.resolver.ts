@@ -1,6 +1,7 @@
 import { GraphQLUUID } from 'graphql-scalars';
 import { Arg, Authorized, Ctx, FieldResolver, Mutation, Resolver, Root } from 'type-graphql';
 import type { Context } from '../context.js';
+import { tooLargeToServe } from '../graphql-errors.js';
 import { Annotation } from '../schema/annotation.type.js';
 import { Datum } from '../schema/datum.type.js';
 import { JSONScalar } from '../schema/json.scalar.js';
@@ -24,6 +25,16 @@ export class AnnotationResolver {
     const row = await annotate(ctx.db, { dataId, body, author });
     ctx.loaders.annotationsByDataId.clear(dataId);
     return row;
+  }
+
+  @FieldResolver(() => JSONScalar, {
+    nullable: true,
+    description:
+      'Any JSON value; null, with a TOO_LARGE_TO_SERVE error, only if it cannot be written out safely.',
+  })
+  body(@Root() annotation: Annotation): unknown {
+    if (annotation.body === null) throw tooLargeToServe(`The body of annotation ${annotation.id}`);
+    return annotation.body;
   }
 
   @FieldResolver(() => Datum, { description: 'The annotated datum.' })

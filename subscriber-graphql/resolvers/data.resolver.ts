@@ -2,10 +2,12 @@ import { GraphQLUUID } from 'graphql-scalars';
 import { Arg, Authorized, Ctx, FieldResolver, Int, Query, Resolver, Root } from 'type-graphql';
 import { pageArgs } from '../../common/keyset.js';
 import type { Context } from '../context.js';
+import { tooLargeToServe } from '../graphql-errors.js';
 import { Annotation } from '../schema/annotation.type.js';
 import { DataConnection } from '../schema/data-connection.type.js';
 import { DataFilter } from '../schema/data-filter.input.js';
 import { Datum } from '../schema/datum.type.js';
+import { JSONScalar } from '../schema/json.scalar.js';
 import { listData } from '../services/data.js';
 
 @Resolver(() => Datum)
@@ -40,6 +42,19 @@ export class DataResolver {
   ): Promise<Datum | null> {
     // The UUID scalar keeps the client's letter case; PostgreSQL answers in lower case.
     return ctx.loaders.datumById.load(id.toLowerCase());
+  }
+
+  @FieldResolver(() => JSONScalar, {
+    name: 'data',
+    nullable: true,
+    description:
+      'The stored JSON value: null only if the JSON value itself is null, or with a ' +
+      'TOO_LARGE_TO_SERVE error if it cannot be written out safely.',
+  })
+  storedJson(@Root() datum: Datum): unknown {
+    // SQL NULL from the read guard (services/data.ts); a JSON null arrives as RawJson('null').
+    if (datum.data === null) throw tooLargeToServe(`The data of datum ${datum.id}`);
+    return datum.data;
   }
 
   @FieldResolver(() => [Annotation], { description: 'Annotations on this datum, oldest first.' })

@@ -10,7 +10,7 @@ export class Annotation {
   @Field(() => GraphQLUUID, { description: 'The annotated datum.' })
   dataId!: string;
 
-  @Field(() => JSONScalar)
+  @Field(() => JSONScalar, { nullable: true })
   body!: unknown;
 
   @Field(() => String, { description: 'Username of the user who wrote it.' })

@@ -1,6 +1,5 @@
 import { GraphQLDateTime, GraphQLUUID } from 'graphql-scalars';
 import { Field, ObjectType } from 'type-graphql';
-import { JSONScalar } from './json.scalar.js';
 
 @ObjectType({ description: 'One JSON document stored by a publisher and replicated here.' })
 export class Datum {
@@ -10,10 +9,7 @@ export class Datum {
   @Field(() => String, { description: 'Name of the publisher that stored it.' })
   publisher!: string;
 
-  @Field(() => JSONScalar, {
-    nullable: true,
-    description: 'The stored JSON value (null only if the JSON value itself was null).',
-  })
+  /** The stored JSON, served by DataResolver's `data` field (which guards oversized values). */
   data!: unknown;
 
   @Field(() => GraphQLDateTime, { description: 'When the publisher stored it.' })

@@ -1,7 +1,7 @@
 /** Annotations: written by gateway users, keyed by a replicated datum's UUID. */
 import { sql } from 'kysely';
 import { notFound } from '../../common/errors.js';
-import { checkJsonDepth } from '../../common/json.js';
+import { checkJsonDepth, checkNumberText } from '../../common/json.js';
 import { stringifyJson } from '../../common/raw-json.js';
 import type { SubscriberDb } from '../db.js';
 
@@ -14,10 +14,13 @@ export interface AnnotationRow {
   updatedAt: Date;
 }
 
+/** `body`, or SQL NULL when it cannot be written out safely (see data.ts, servableData). */
+const servableBody = sql<unknown>`case when collector_json_servable(body) then body end`.as('body');
+
 const COLUMNS = [
   'id',
   'data_id as dataId',
-  'body',
+  servableBody,
   'author',
   'created_at as createdAt',
   'updated_at as updatedAt',
@@ -28,13 +31,16 @@ export async function annotate(
   input: { dataId: string; body: unknown; author: string },
 ): Promise<AnnotationRow> {
   checkJsonDepth(input.body, 'The annotation body');
+  const body = stringifyJson(input.body);
+  // The same rule as the publishers': numbers like 1e131071 are written out in full on reads.
+  checkNumberText(body, 'The annotation body');
   // INSERT … SELECT … WHERE EXISTS answers "unknown datum" in the same statement; the foreign key
   // still guards the race, and its violation maps to NOT_FOUND as well.
   const row = await db
     .insertInto('annotation')
     .columns(['data_id', 'body', 'author'])
     .expression(
-      sql`SELECT ${input.dataId}::uuid, ${stringifyJson(input.body)}::jsonb, ${input.author}
+      sql`SELECT ${input.dataId}::uuid, ${body}::jsonb, ${input.author}
           WHERE EXISTS (SELECT 1 FROM data WHERE id = ${input.dataId}::uuid)`,
     )
     .returning(COLUMNS)

@@ -1,4 +1,5 @@
 /** Reads of the aggregated, replicated data. */
+import { sql } from 'kysely';
 import { type DataFilter, dataFilterSql } from '../../common/filter.js';
 import { fetchPage, type Page, type PageArgs } from '../../common/keyset.js';
 import type { SubscriberDb } from '../db.js';
@@ -11,10 +12,19 @@ export interface DatumRow {
   receivedAt: Date;
 }
 
+/**
+ * `data`, unless it cannot be written out as text safely (numbers like 1e131071, stored before the
+ * publishers refused them: sql/subscriber/006_json_text_guard.sql): then SQL NULL, which the
+ * `data` field answers with an error for that row alone. (A JSON null is the jsonb 'null'.)
+ */
+export const servableData = sql<unknown>`case when collector_json_servable(data) then data end`.as(
+  'data',
+);
+
 const COLUMNS = [
   'id',
   'publisher',
-  'data',
+  servableData,
   'created_at as createdAt',
   'received_at as receivedAt',
 ] as const;
