@@ -265,7 +265,8 @@ export async function fetchOrderedPage<DB, TB extends keyof DB, O>(
     rows,
     hasNextPage: backward ? Boolean(from) : more,
     hasPreviousPage: backward ? more : Boolean(from),
-    startCursor: rows[0]?.cursor ?? null,
-    endCursor: rows[rows.length - 1]?.cursor ?? null,
+    // An empty page (0 rows asked, or the end) keeps the position it was asked from.
+    startCursor: rows[0]?.cursor ?? from ?? null,
+    endCursor: rows[rows.length - 1]?.cursor ?? from ?? null,
   };
 }

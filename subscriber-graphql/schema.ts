@@ -4,11 +4,11 @@ import { buildSchema } from 'type-graphql';
 import { authChecker, mapErrors } from './graphql-errors.js';
 import { AnnotationResolver } from './resolvers/annotation.resolver.js';
 import { AuthResolver } from './resolvers/auth.resolver.js';
-import { DataResolver } from './resolvers/data.resolver.js';
+import { DataConnectionResolver, DataResolver } from './resolvers/data.resolver.js';
 
 export function buildGatewaySchema(): Promise<GraphQLSchema> {
   return buildSchema({
-    resolvers: [DataResolver, AnnotationResolver, AuthResolver],
+    resolvers: [DataResolver, DataConnectionResolver, AnnotationResolver, AuthResolver],
     authChecker,
     globalMiddlewares: [mapErrors],
     // One DateTime scalar everywhere (type-graphql would otherwise add DateTimeISO for Date).

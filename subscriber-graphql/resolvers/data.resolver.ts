@@ -1,20 +1,22 @@
 import { GraphQLUUID } from 'graphql-scalars';
 import { Arg, Authorized, Ctx, FieldResolver, Int, Query, Resolver, Root } from 'type-graphql';
-import { pageArgs } from '../../common/keyset.js';
 import type { Context } from '../context.js';
 import { tooLargeToServe } from '../graphql-errors.js';
 import { Annotation } from '../schema/annotation.type.js';
 import { DataConnection } from '../schema/data-connection.type.js';
 import { DataFilter } from '../schema/data-filter.input.js';
+import { DataOrder } from '../schema/data-order.input.js';
 import { Datum } from '../schema/datum.type.js';
 import { JSONScalar } from '../schema/json.scalar.js';
-import { listData } from '../services/data.js';
+import { countData, listDataOrdered } from '../services/data.js';
 
 @Resolver(() => Datum)
 export class DataResolver {
   @Authorized()
   @Query(() => DataConnection, {
-    description: "All publishers' data, newest first, in pages (keyset cursors).",
+    description:
+      "All publishers' data, filtered and ordered (newest first by default), in keyset pages: " +
+      'first/after forward, last/before backward.',
   })
   async data(
     @Ctx() ctx: Context,
@@ -22,15 +24,32 @@ export class DataResolver {
     first?: number | null,
     @Arg('after', () => String, { nullable: true, description: 'endCursor of the previous page.' })
     after?: string | null,
+    @Arg('last', () => Int, { nullable: true, description: 'Page size walking backward.' })
+    last?: number | null,
+    @Arg('before', () => String, { nullable: true, description: 'startCursor of the next page.' })
+    before?: string | null,
     @Arg('filter', () => DataFilter, { nullable: true, description: 'Which data to return.' })
     filter?: DataFilter | null,
+    @Arg('orderBy', () => [DataOrder], { nullable: true, description: 'Sort keys, in order.' })
+    orderBy?: DataOrder[] | null,
   ): Promise<DataConnection> {
-    const page = await listData(ctx.db, pageArgs(first, after), filter);
+    const page = await listDataOrdered(
+      ctx.db,
+      { first, after, last, before },
+      filter,
+      orderBy ?? [],
+    );
     for (const row of page.rows) ctx.loaders.datumById.prime(row.id, row);
     return {
       edges: page.rows.map((node) => ({ cursor: node.cursor, node })),
       nodes: page.rows,
-      pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
+      pageInfo: {
+        hasNextPage: page.hasNextPage,
+        hasPreviousPage: page.hasPreviousPage,
+        startCursor: page.startCursor,
+        endCursor: page.endCursor,
+      },
+      count: () => countData(ctx.db, filter),
     };
   }
 
@@ -60,5 +79,15 @@ export class DataResolver {
   @FieldResolver(() => [Annotation], { description: 'Annotations on this datum, oldest first.' })
   async annotations(@Root() datum: Datum, @Ctx() ctx: Context): Promise<Annotation[]> {
     return ctx.loaders.annotationsByDataId.load(datum.id);
+  }
+}
+
+@Resolver(() => DataConnection)
+export class DataConnectionResolver {
+  @FieldResolver(() => Int, {
+    description: 'How many data pass the filter, across all pages (one count; only when asked).',
+  })
+  totalCount(@Root() connection: DataConnection): Promise<number> {
+    return connection.count();
   }
 }

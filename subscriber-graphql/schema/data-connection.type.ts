@@ -6,6 +6,12 @@ export class PageInfo {
   @Field(() => Boolean)
   hasNextPage!: boolean;
 
+  @Field(() => Boolean)
+  hasPreviousPage!: boolean;
+
+  @Field(() => String, { nullable: true, description: 'Pass as `before` to get the page before.' })
+  startCursor!: string | null;
+
   @Field(() => String, { nullable: true, description: 'Pass as `after` to get the next page.' })
   endCursor!: string | null;
 }
@@ -19,7 +25,7 @@ export class DatumEdge {
   node!: Datum;
 }
 
-@ObjectType({ description: 'A page of data, newest first.' })
+@ObjectType({ description: 'A page of data, in the order asked for (newest first by default).' })
 export class DataConnection {
   @Field(() => [DatumEdge])
   edges!: DatumEdge[];
@@ -29,4 +35,7 @@ export class DataConnection {
 
   @Field(() => PageInfo)
   pageInfo!: PageInfo;
+
+  /** Counts the rows of the whole filter: run only when `totalCount` is selected. */
+  count!: () => Promise<number>;
 }
