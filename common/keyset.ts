@@ -241,8 +241,11 @@ export async function fetchOrderedPage<DB, TB extends keyof DB, O>(
     throw badInput('Pass "first" (with "after") or "last" (with "before"), not both');
   }
   if (backward && args.after) throw badInput('"after" goes with "first"; use "before" with "last"');
-  if (!backward && args.before) throw badInput('"before" goes with "last"; use "after" with "first"');
-  const n = backward ? size('last', args.last as number) : size('first', args.first ?? DEFAULT_PAGE_SIZE);
+  if (!backward && args.before)
+    throw badInput('"before" goes with "last"; use "after" with "first"');
+  const n = backward
+    ? size('last', args.last as number)
+    : size('first', args.first ?? DEFAULT_PAGE_SIZE);
   const from = backward ? args.before : args.after;
   // Walking backward is walking forward in the reversed order, then reading the page backwards.
   const walk = backward ? keys.map((k) => ({ ...k, desc: !k.desc })) : keys;
