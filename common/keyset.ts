@@ -246,7 +246,8 @@ export async function fetchOrderedPage<DB, TB extends keyof DB, O>(
   const n = backward
     ? size('last', args.last as number)
     : size('first', args.first ?? DEFAULT_PAGE_SIZE);
-  const from = backward ? args.before : args.after;
+  // An empty cursor means none, as in pageArgs.
+  const from = (backward ? args.before : args.after) || undefined;
   // Walking backward is walking forward in the reversed order, then reading the page backwards.
   const walk = backward ? keys.map((k) => ({ ...k, desc: !k.desc })) : keys;
   let q = qb.select(keys.map((k, i) => k.text.as(`k${i}`)) as never).limit(n + 1);

@@ -10,7 +10,17 @@ import { listen } from '../common/http.js';
 import type { RunningService } from '../common/service.js';
 import type { SubscriberDB } from '../subscriber-graphql/db.js';
 import { buildGatewayApp } from '../subscriber-graphql/server.js';
-import { adminToken, collector, gql, http, postDatum, replicated } from './helpers.js';
+import {
+  adminToken,
+  collector,
+  gql,
+  http,
+  postDatum,
+  replicated,
+  uniqueTag,
+  waitFor,
+  withClient,
+} from './helpers.js';
 
 const statements: string[] = [];
 let gateway: RunningService;
@@ -71,6 +81,51 @@ async function statementsFor(first: number): Promise<string[]> {
   expect(res.body.data?.data.nodes).toHaveLength(first);
   return [...statements];
 }
+
+describe('batched nested reads on a filtered page of 500', () => {
+  const tag = uniqueTag('batch500');
+
+  beforeAll(async () => {
+    // 500 rows at once, on a publisher, carried over by replication.
+    const pub = collector().publishers[1] as { adminUrl: string };
+    await withClient(pub.adminUrl, (c) =>
+      c.query(
+        `INSERT INTO data (data) SELECT jsonb_build_object('bt', $1::text, 'i', i) FROM generate_series(1, 500) AS i`,
+        [tag],
+      ),
+    );
+    await waitFor('500 rows on the subscriber', () =>
+      withClient(collector().subscriberAdminUrl, async (c) => {
+        const { rows } = await c.query<{ n: string }>(
+          "SELECT count(*) AS n FROM data WHERE data->>'bt' = $1",
+          [tag],
+        );
+        return Number(rows[0]?.n) === 500 ? true : undefined;
+      }),
+    );
+  });
+
+  it('costs two statements with annotations and their datum, three with totalCount', async () => {
+    for (const withCount of [false, true]) {
+      statements.length = 0;
+      const res = await http<{ data?: { data: { nodes: unknown[] } }; errors?: unknown }>(
+        `${gateway.url}/graphql`,
+        {
+          method: 'POST',
+          headers: { authorization: `Bearer ${await adminToken()}` },
+          json: {
+            query: `query($f: DataFilter) { data(first: 500, filter: $f, orderBy: [{ path: ["i"], direction: ASC }]) {
+                ${withCount ? 'totalCount' : ''} nodes { id data annotations { id body datum { id publisher } } } } }`,
+            variables: { f: { data: { contains: { bt: tag } } } },
+          },
+        },
+      );
+      expect(res.body.errors).toBeUndefined();
+      expect(res.body.data?.data.nodes).toHaveLength(500);
+      expect(statements).toHaveLength(withCount ? 3 : 2);
+    }
+  });
+});
 
 describe('batched nested reads', () => {
   it('uses two statements for a page of 2 and for a page of 10', async () => {
