@@ -103,6 +103,14 @@ describe('batched nested reads on a filtered page of 500', () => {
         return Number(rows[0]?.n) === 500 ? true : undefined;
       }),
     );
+    // Annotations on every fifth row, so that annotations and their datum are really loaded.
+    await withClient(collector().subscriberAdminUrl, (c) =>
+      c.query(
+        `INSERT INTO annotation (data_id, body, author)
+           SELECT id, '{"n": 1}', 'admin' FROM data WHERE data->>'bt' = $1 AND (data->>'i')::int % 5 = 0`,
+        [tag],
+      ),
+    );
   });
 
   it('costs two statements with annotations and their datum, three with totalCount', async () => {
