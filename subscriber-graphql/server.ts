@@ -14,6 +14,7 @@ import { parseJson, stringifyJson } from '../common/raw-json.js';
 import { signToken, type TokenConfig } from './auth.js';
 import type { GatewayConfig } from './config.js';
 import { type Context, createContext } from './context.js';
+import { costLimit } from './cost.js';
 import type { SubscriberDb } from './db.js';
 import { queryLimits } from './limits.js';
 import { buildGatewaySchema } from './schema.js';
@@ -83,6 +84,7 @@ export async function buildGatewayApp(
     stringifyResult: stringifyJson,
     plugins: [
       fastifyApolloDrainPlugin(app),
+      costLimit(),
       config.production
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({

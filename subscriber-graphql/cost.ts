@@ -1,0 +1,55 @@
+/**
+ * The cost limit: what one operation may ask the database for, estimated before it runs, with
+ * graphql-query-complexity. Every field costs 1; a page costs its size (`first`/`last`, 50 by
+ * default) times what each of its rows asks for; a datum's `annotations` count as 10 rows each.
+ * So `data(first: 1000)` with a few fields passes, while the same page with annotations of
+ * annotations of its rows is refused before any SQL runs, with the cost and the limit.
+ *
+ * The validation rules in limits.ts still bound the query text itself (depth, number of fields).
+ */
+import type { ApolloServerPlugin } from '@apollo/server';
+import { GraphQLError, getNamedType, getNullableType, isListType } from 'graphql';
+import { type ComplexityEstimator, getComplexity } from 'graphql-query-complexity';
+import { DEFAULT_PAGE_SIZE } from '../common/keyset.js';
+
+export const MAX_COST = 100_000;
+/** Rows assumed for a list with no size argument, such as a datum's annotations. */
+const UNBOUNDED_LIST_ROWS = 10;
+
+const estimator: ComplexityEstimator = ({ field, args, childComplexity }) => {
+  const size = args.first ?? args.last;
+  if (typeof size === 'number') return 1 + Math.max(size, 0) * childComplexity;
+  if (field.name === 'data' && getNamedType(field.type).name === 'DataConnection') {
+    return 1 + DEFAULT_PAGE_SIZE * childComplexity;
+  }
+  // Lists of rows without a size (annotations); introspection lists stay at 1×.
+  const isRowList =
+    isListType(getNullableType(field.type)) && !getNamedType(field.type).name.startsWith('__');
+  if (isRowList && field.name === 'annotations') return 1 + UNBOUNDED_LIST_ROWS * childComplexity;
+  return 1 + childComplexity;
+};
+
+export function costLimit(max = MAX_COST): ApolloServerPlugin {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ request, document, schema }) {
+          const cost = getComplexity({
+            schema,
+            query: document,
+            variables: request.variables ?? {},
+            operationName: request.operationName ?? undefined,
+            estimators: [estimator],
+          });
+          if (cost > max) {
+            throw new GraphQLError(
+              `The query costs ${cost}, over the limit of ${max}: ask for smaller pages ` +
+                '(first/last) or fewer nested fields, or split it into several queries.',
+              { extensions: { code: 'QUERY_TOO_COSTLY', cost, limit: max, http: { status: 400 } } },
+            );
+          }
+        },
+      };
+    },
+  };
+}
