@@ -279,3 +279,8 @@ class Compiler {
 export function dataFilterSql(filter: DataFilter): Cond {
   return new Compiler().data(filter);
 }
+
+/** One SQL condition on table `annotation` (aliased `a`) for an annotation filter. */
+export function annotationFilterSql(filter: AnnotationFilter): Cond {
+  return new Compiler().annotation(filter);
+}

@@ -5,8 +5,11 @@
  * The cursor keeps `created_at` as integer microseconds since the epoch: a JS Date has only
  * milliseconds, and rounding would skip or repeat rows that share a millisecond.
  */
+
+import { createHash } from 'node:crypto';
 import { type RawBuilder, type SelectQueryBuilder, sql } from 'kysely';
 import { badInput } from './errors.js';
+import { stringifyJson } from './raw-json.js';
 
 export interface Cursor {
   micros: string;
@@ -273,4 +276,12 @@ export async function fetchOrderedPage<DB, TB extends keyof DB, O>(
     startCursor: rows[0]?.cursor ?? from ?? null,
     endCursor: rows[rows.length - 1]?.cursor ?? from ?? null,
   };
+}
+
+/** Names an order and a filter, so that a cursor is only ever used with its own. */
+export function pageFingerprint(orderBy: unknown, filter: unknown): string {
+  return createHash('sha256')
+    .update(stringifyJson({ orderBy, filter: filter ?? null }))
+    .digest('base64url')
+    .slice(0, 16);
 }

@@ -3,12 +3,19 @@ import { GraphQLDateTime } from 'graphql-scalars';
 import { buildSchema } from 'type-graphql';
 import { authChecker, mapErrors } from './graphql-errors.js';
 import { AnnotationResolver } from './resolvers/annotation.resolver.js';
+import { AnnotationPagesResolver } from './resolvers/annotation-pages.resolver.js';
 import { AuthResolver } from './resolvers/auth.resolver.js';
 import { DataConnectionResolver, DataResolver } from './resolvers/data.resolver.js';
 
 export function buildGatewaySchema(): Promise<GraphQLSchema> {
   return buildSchema({
-    resolvers: [DataResolver, DataConnectionResolver, AnnotationResolver, AuthResolver],
+    resolvers: [
+      DataResolver,
+      DataConnectionResolver,
+      AnnotationPagesResolver,
+      AnnotationResolver,
+      AuthResolver,
+    ],
     authChecker,
     globalMiddlewares: [mapErrors],
     // One DateTime scalar everywhere (type-graphql would otherwise add DateTimeISO for Date).

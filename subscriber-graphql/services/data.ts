@@ -1,6 +1,5 @@
 /** Reads of the aggregated, replicated data. */
 
-import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import { badInput } from '../../common/errors.js';
 import { type DataFilter, dataFilterSql } from '../../common/filter.js';
@@ -10,9 +9,9 @@ import {
   idKey,
   type OrderedPage,
   type OrderedPageArgs,
+  pageFingerprint,
   type SortKey,
 } from '../../common/keyset.js';
-import { stringifyJson } from '../../common/raw-json.js';
 import type { SubscriberDb } from '../db.js';
 
 export interface DatumRow {
@@ -86,14 +85,6 @@ function sortKeys(orderBy: DataOrderSpec[]): SortKey[] {
   return keys;
 }
 
-/** Names an order and a filter, so that a cursor is only ever used with its own. */
-function fingerprint(orderBy: DataOrderSpec[], filter?: DataFilter | null): string {
-  return createHash('sha256')
-    .update(stringifyJson({ orderBy, filter: filter ?? null }))
-    .digest('base64url')
-    .slice(0, 16);
-}
-
 /** A page in any order, forward (first/after) or backward (last/before), of the rows passing `filter`. */
 export async function listDataOrdered(
   db: SubscriberDb,
@@ -105,7 +96,7 @@ export async function listDataOrdered(
   return fetchOrderedPage(
     filter ? qb.where(dataFilterSql(filter)) : qb,
     sortKeys(orderBy),
-    fingerprint(orderBy, filter),
+    pageFingerprint(orderBy, filter),
     args,
   );
 }

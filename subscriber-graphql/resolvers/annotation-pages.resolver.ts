@@ -1,0 +1,47 @@
+import { Arg, Authorized, Ctx, FieldResolver, Int, Query, Resolver, Root } from 'type-graphql';
+import type { Context } from '../context.js';
+import { AnnotationConnection, AnnotationOrder } from '../schema/annotation-connection.type.js';
+import { AnnotationFilter } from '../schema/data-filter.input.js';
+import { countAnnotations, listAnnotations } from '../services/annotation-pages.js';
+
+@Resolver(() => AnnotationConnection)
+export class AnnotationPagesResolver {
+  @Authorized()
+  @Query(() => AnnotationConnection, {
+    description:
+      'Annotations across all data, filtered and ordered (newest first by default), in keyset ' +
+      'pages: first/after forward, last/before backward.',
+  })
+  async annotations(
+    @Ctx() ctx: Context,
+    @Arg('first', () => Int, { nullable: true }) first?: number | null,
+    @Arg('after', () => String, { nullable: true }) after?: string | null,
+    @Arg('last', () => Int, { nullable: true }) last?: number | null,
+    @Arg('before', () => String, { nullable: true }) before?: string | null,
+    @Arg('filter', () => AnnotationFilter, { nullable: true }) filter?: AnnotationFilter | null,
+    @Arg('orderBy', () => [AnnotationOrder], { nullable: true }) orderBy?: AnnotationOrder[] | null,
+  ): Promise<AnnotationConnection> {
+    const page = await listAnnotations(
+      ctx.db,
+      { first, after, last, before },
+      filter,
+      orderBy ?? [],
+    );
+    return {
+      edges: page.rows.map((node) => ({ cursor: node.cursor, node })),
+      nodes: page.rows,
+      pageInfo: {
+        hasNextPage: page.hasNextPage,
+        hasPreviousPage: page.hasPreviousPage,
+        startCursor: page.startCursor,
+        endCursor: page.endCursor,
+      },
+      count: () => countAnnotations(ctx.db, filter),
+    };
+  }
+
+  @FieldResolver(() => Int, { description: 'How many annotations pass the filter, in all.' })
+  totalCount(@Root() connection: AnnotationConnection): Promise<number> {
+    return connection.count();
+  }
+}
