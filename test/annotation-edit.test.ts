@@ -4,9 +4,11 @@
  * and show in `me`.
  */
 import { randomUUID } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
 import jwt from 'jsonwebtoken';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKysely } from '../common/db.js';
+import { sqlDir } from '../common/paths.js';
 import type { SubscriberDB } from '../subscriber-graphql/db.js';
 import { createUser } from '../subscriber-graphql/services/users.js';
 import {
@@ -123,6 +125,58 @@ describe('roles', () => {
   it('the token carries the role as a claim', async () => {
     expect(jwt.decode(tokens.author, { json: true })?.role).toBe('user');
     expect(jwt.decode(await adminToken(), { json: true })?.role).toBe('admin');
+  });
+
+  it('a token from before roles counts as USER; an unknown role is refused', async () => {
+    const sign = (claims: Record<string, unknown>) =>
+      jwt.sign({ username: 'admin', ...claims }, collector().jwtSecret, {
+        algorithm: 'HS256',
+        issuer: 'the-collector',
+        audience: 'collector-graphql',
+        subject: randomUUID(),
+        expiresIn: 60,
+      });
+    const old = await gql<{ me: { role: string } }>('{ me { role } }', {}, sign({}));
+    expect(old.body.data?.me.role).toBe('USER');
+    const forged = await gql('{ me { role } }', {}, sign({ role: 'root' }));
+    expectError(forged, 401, 'UNAUTHENTICATED');
+  });
+});
+
+describe('migration 009 on an existing database', () => {
+  // A database of its own, migrated by hand up to 008, with users, as before roles existed.
+  const name = `roles_${randomUUID().replaceAll('-', '')}`;
+  const url = collector().subscriberAdminUrl.replace(/\/[^/]*$/, `/${name}`);
+
+  afterAll(() =>
+    withClient(collector().subscriberAdminUrl, (c) =>
+      c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+    ),
+  );
+
+  it('makes "admin" an admin and everyone else a plain user, and allows no other role', async () => {
+    await withClient(collector().subscriberAdminUrl, (c) => c.query(`CREATE DATABASE ${name}`));
+    const dir = sqlDir('subscriber');
+    const files = (await readdir(dir)).filter((f) => /^\d+_.*\.sql$/.test(f)).sort();
+    const at = files.indexOf('009_user_role.sql');
+    expect(at).toBeGreaterThan(0);
+    await withClient(url, async (c) => {
+      for (const f of files.slice(0, at)) await c.query(await readFile(`${dir}/${f}`, 'utf8'));
+      await c.query(
+        `INSERT INTO app_user (username, password_hash) VALUES ('admin', 'scrypt$x'), ('bob', 'scrypt$x')`,
+      );
+      await c.query(await readFile(`${dir}/${files[at]}`, 'utf8'));
+      const { rows } = await c.query('SELECT username, role FROM app_user ORDER BY username');
+      expect(rows).toEqual([
+        { username: 'admin', role: 'admin' },
+        { username: 'bob', role: 'user' },
+      ]);
+      await expect(
+        c.query(
+          `INSERT INTO app_user (username, password_hash, role) VALUES ('eve', 'scrypt$x', 'root')`,
+        ),
+      ).rejects.toThrow(/check constraint/);
+    });
   });
 });
 
