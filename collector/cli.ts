@@ -3,7 +3,7 @@
  * `collector`: the command line of The Collector.
  *   start                 run the whole collector locally on embedded PostgreSQL (npm start)
  *   setup                 wire real hosts from the environment (compose.yaml's one-shot service)
- *   user create <name>    add a gateway user
+ *   user create <name>    add a gateway user (--admin: one who may edit anyone's annotations)
  *   user set-password <name>
  */
 import 'reflect-metadata';
@@ -36,7 +36,9 @@ Commands:
                               (2 publishers + subscriber, replication wired). Same as npm start.
   setup                       Apply sql/, set role passwords, create the subscriptions and the
                               admin user on real hosts, from COLLECTOR_* variables (compose.yaml).
-  user create <username>      Create a gateway user.
+  user create <username> [--admin]
+                              Create a gateway user (an admin may also change and delete
+                              other users' annotations).
   user set-password <username>
                               Set a gateway user's password.
 
@@ -77,10 +79,12 @@ Environment:
   COLLECTOR_ADMIN_PASSWORD              password of user "admin" (generated and printed if unset)
 `;
 
-const USER_HELP = `Usage: collector user create <username> [options]
+const USER_HELP = `Usage: collector user create <username> [--admin] [options]
        collector user set-password <username> [options]
 
 Options:
+  --admin                (create only) the user is an admin: may also change and delete other
+                         users' annotations (default: a plain user, only their own)
   --database-url <url>   subscriber database URL of a role that may write app_user
                          (default: COLLECTOR_SUBSCRIBER_ADMIN_URL, else the running local
                          collector's subscriber: COLLECTOR_DATA_DIR, COLLECTOR_PG_PORT_BASE)
@@ -216,11 +220,13 @@ async function userCommand(args: string[]): Promise<void> {
   let url = process.env.COLLECTOR_SUBSCRIBER_ADMIN_URL || undefined;
   let fromStdin = false;
   let local = false;
+  let admin = false;
   for (let i = 0; i < rest.length; i++) {
     if (rest[i] === '--database-url') {
       url = rest[++i];
       if (!url || url.startsWith('-')) fail(`--database-url needs a value\n${USER_HELP}`, 2);
     } else if (rest[i] === '--password-stdin') fromStdin = true;
+    else if (rest[i] === '--admin' && action === 'create') admin = true;
     else fail(`unknown option "${rest[i]}"\n${USER_HELP}`, 2);
   }
   if (!url) {
@@ -243,7 +249,7 @@ async function userCommand(args: string[]): Promise<void> {
   const password = fromStdin ? await readStdin() : generatePassword();
   const db = createKysely<SubscriberDB>(url, { max: 1, applicationName: 'collector-cli' });
   try {
-    if (action === 'create') await createUser(db, username, password);
+    if (action === 'create') await createUser(db, username, password, admin ? 'admin' : 'user');
     else await setPassword(db, username, password);
   } catch (e) {
     if (local && (e as { code?: string }).code === 'ECONNREFUSED') {
@@ -254,7 +260,9 @@ async function userCommand(args: string[]): Promise<void> {
     await db.destroy();
   }
   console.log(
-    action === 'create' ? `User "${username}" created.` : `Password of "${username}" set.`,
+    action === 'create'
+      ? `User "${username}" created${admin ? ' (admin)' : ''}.`
+      : `Password of "${username}" set.`,
   );
   if (!fromStdin) console.log(`Password: ${password}`);
 }

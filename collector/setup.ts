@@ -243,7 +243,7 @@ export async function ensureAdmin(
       return undefined;
     }
     const chosen = password ?? generatePassword();
-    await createUser(db, 'admin', chosen);
+    await createUser(db, 'admin', chosen, 'admin');
     return password ? undefined : chosen;
   });
 }

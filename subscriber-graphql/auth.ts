@@ -5,6 +5,7 @@
 import { randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { AppError, unauthenticated } from '../common/errors.js';
+import type { Role } from './db.js';
 
 // N = 2^15 with r = 8 takes about 50 ms and 32 MiB: slow for guessing, fine for a login.
 const SCRYPT = { N: 2 ** 15, r: 8, p: 1, keylen: 32 };
@@ -81,10 +82,11 @@ export interface TokenConfig {
 export interface AuthUser {
   id: string;
   username: string;
+  role: Role;
 }
 
 export function signToken(user: AuthUser, cfg: TokenConfig): string {
-  return jwt.sign({ username: user.username }, cfg.secret, {
+  return jwt.sign({ username: user.username, role: user.role }, cfg.secret, {
     algorithm: ALGORITHM,
     subject: user.id,
     issuer: ISSUER,
@@ -116,7 +118,12 @@ export function verifyToken(token: string, cfg: TokenConfig): AuthUser {
   if (typeof payload.exp !== 'number') {
     throw unauthenticated(`Invalid token: it has no expiry (exp). ${LOG_IN_AGAIN}`);
   }
-  return { id: payload.sub, username: payload.username };
+  // Tokens issued before roles existed carry none: they keep working, with the least rights.
+  const role: unknown = payload.role ?? 'user';
+  if (role !== 'admin' && role !== 'user') {
+    throw unauthenticated(`Invalid token: unknown role. ${LOG_IN_AGAIN}`);
+  }
+  return { id: payload.sub, username: payload.username, role };
 }
 
 /**

@@ -1,5 +1,8 @@
 import type { ColumnType, Generated, Kysely } from 'kysely';
 
+/** What a gateway user may do: an admin may also change and delete others' annotations. */
+export type Role = 'admin' | 'user';
+
 /** JSON read back from jsonb, written as JSON text. */
 export type Json = ColumnType<unknown, string, string>;
 
@@ -24,6 +27,7 @@ export interface AppUserTable {
   id: Generated<string>;
   username: string;
   password_hash: string;
+  role: ColumnType<Role, Role | undefined, Role>;
   created_at: Generated<Date>;
 }
 

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLI, runCli } from './cli-process.js';
-import { collector, http, uniqueTag } from './helpers.js';
+import { collector, gql, http, uniqueTag } from './helpers.js';
 
 beforeAll(() => {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" (npm test does)`);
@@ -68,6 +68,41 @@ describe('collector CLI', () => {
     );
     expect(again.code).toBe(1);
     expect(again.stderr).toContain(`User "${name}" already exists`);
+  });
+
+  it('user create --admin creates an admin; without it, a plain user', async () => {
+    const url = collector().subscriberAdminUrl;
+    const admin = uniqueTag('a').slice(0, 30);
+    const plain = uniqueTag('p').slice(0, 30);
+    const made = await runCli(
+      ['user', 'create', admin, '--admin', '--database-url', url, '--password-stdin'],
+      { input: 'a-long-password\n' },
+    );
+    expect(made.stderr).toBe('');
+    expect(made.code).toBe(0);
+    expect(made.stdout).toContain(`User "${admin}" created (admin).`);
+    const other = await runCli(
+      ['user', 'create', plain, '--database-url', url, '--password-stdin'],
+      { input: 'a-long-password\n' },
+    );
+    expect(other.code).toBe(0);
+    for (const [name, role] of [
+      [admin, 'ADMIN'],
+      [plain, 'USER'],
+    ] as const) {
+      const login = await http<{ token: string }>(`${collector().gatewayUrl}/login`, {
+        method: 'POST',
+        json: { username: name, password: 'a-long-password' },
+      });
+      const me = await gql<{ me: { role: string } }>('{ me { role } }', {}, login.body.token);
+      expect(me.body.data?.me.role).toBe(role);
+    }
+    // Only a new user gets a role this way.
+    const bad = await runCli(['user', 'set-password', plain, '--admin', '--database-url', url]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('unknown option "--admin"');
+    const help = await runCli(['user', '--help']);
+    expect(help.stdout).toContain('--admin');
   });
 
   it('generates and prints a password when none is piped, and sets passwords', async () => {

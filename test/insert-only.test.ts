@@ -112,7 +112,11 @@ describe('least-privilege gateway role on the subscriber', () => {
       await expect(c.query(`UPDATE data SET publisher = 'x' WHERE false`)).rejects.toThrow(
         /permission denied/,
       );
-      await expect(c.query('DELETE FROM annotation WHERE false')).rejects.toThrow(
+      // It may change an annotation's body and delete annotations, but never who wrote it.
+      await expect(c.query(`UPDATE annotation SET author = 'x' WHERE false`)).rejects.toThrow(
+        /permission denied/,
+      );
+      await expect(c.query('DELETE FROM app_user WHERE false')).rejects.toThrow(
         /permission denied/,
       );
       await expect(

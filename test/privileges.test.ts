@@ -101,14 +101,19 @@ const PUBLISHER: ClusterMatrix = {
 const SUBSCRIBER: ClusterMatrix = {
   relations: ['annotation', 'app_user', 'collector_migration', 'collector_migration_lock', 'data'],
   roles: {
-    // The gateway: read data and users, add annotations. Never change or delete anything.
+    // The gateway: read data and users, add annotations, change an annotation's body (and its
+    // timestamp) or delete it. Never change data, users, or who wrote what about which datum.
     collector_gateway: {
       attributes: PLAIN,
       memberOf: [],
       database: ['CONNECT'],
       schemaPublic: ['USAGE'],
-      tables: { annotation: ['SELECT', 'INSERT'], app_user: ['SELECT'], data: ['SELECT'] },
-      columns: {},
+      tables: {
+        annotation: ['SELECT', 'INSERT', 'DELETE'],
+        app_user: ['SELECT'],
+        data: ['SELECT'],
+      },
+      columns: { 'annotation.body': ['UPDATE'], 'annotation.updated_at': ['UPDATE'] },
     },
   },
 };

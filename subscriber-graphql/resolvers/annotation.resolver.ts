@@ -1,11 +1,12 @@
 import { GraphQLUUID } from 'graphql-scalars';
 import { Arg, Authorized, Ctx, FieldResolver, Mutation, Resolver, Root } from 'type-graphql';
+import type { AuthUser } from '../auth.js';
 import type { Context } from '../context.js';
 import { tooLargeToServe } from '../graphql-errors.js';
 import { Annotation } from '../schema/annotation.type.js';
 import { Datum } from '../schema/datum.type.js';
 import { JSONScalar } from '../schema/json.scalar.js';
-import { annotate } from '../services/annotations.js';
+import { annotate, deleteAnnotation, updateAnnotation } from '../services/annotations.js';
 
 @Resolver(() => Annotation)
 export class AnnotationResolver {
@@ -25,6 +26,40 @@ export class AnnotationResolver {
     const row = await annotate(ctx.db, { dataId, body, author });
     ctx.loaders.annotationsByDataId.clear(dataId);
     return row;
+  }
+
+  @Authorized()
+  @Mutation(() => Annotation, {
+    description:
+      "Replace an annotation's body (updatedAt becomes now). Only its author or an admin may; " +
+      'anyone else gets FORBIDDEN, an unknown id NOT_FOUND.',
+  })
+  async updateAnnotation(
+    @Ctx() ctx: Context,
+    @Arg('id', () => GraphQLUUID) id: string,
+    @Arg('body', () => JSONScalar, { description: 'Any JSON value.' }) body: unknown,
+  ): Promise<Annotation> {
+    // The authChecker guarantees a user here.
+    const editor = ctx.user as AuthUser;
+    const row = await updateAnnotation(ctx.db, { id: id.toLowerCase(), body, editor });
+    ctx.loaders.annotationsByDataId.clear(row.dataId);
+    return row;
+  }
+
+  @Authorized()
+  @Mutation(() => GraphQLUUID, {
+    description:
+      'Delete an annotation and return its id. Only its author or an admin may; anyone else ' +
+      'gets FORBIDDEN, an unknown id NOT_FOUND.',
+  })
+  async deleteAnnotation(
+    @Ctx() ctx: Context,
+    @Arg('id', () => GraphQLUUID) id: string,
+  ): Promise<string> {
+    const editor = ctx.user as AuthUser;
+    const row = await deleteAnnotation(ctx.db, { id: id.toLowerCase(), editor });
+    ctx.loaders.annotationsByDataId.clear(row.dataId);
+    return row.id;
   }
 
   @FieldResolver(() => JSONScalar, {

@@ -1,5 +1,21 @@
 import { GraphQLUUID } from 'graphql-scalars';
-import { Field, ObjectType } from 'type-graphql';
+import { Field, ObjectType, registerEnumType } from 'type-graphql';
+import type { Role } from '../db.js';
+
+/** The GraphQL face of `Role`: its values are the database's, its names upper case. */
+export enum UserRole {
+  ADMIN = 'admin',
+  USER = 'user',
+}
+
+registerEnumType(UserRole, {
+  name: 'Role',
+  description: 'What a user may do.',
+  valuesConfig: {
+    ADMIN: { description: "May also change and delete other users' annotations." },
+    USER: { description: 'May change and delete only their own annotations.' },
+  },
+});
 
 @ObjectType({ description: 'A user of the gateway.' })
 export class User {
@@ -8,4 +24,7 @@ export class User {
 
   @Field(() => String)
   username!: string;
+
+  @Field(() => UserRole, { description: 'As when the token was issued: log in again to refresh.' })
+  role!: Role;
 }

@@ -1,9 +1,10 @@
 /** Annotations: written by gateway users, keyed by a replicated datum's UUID. */
-import { sql } from 'kysely';
-import { notFound } from '../../common/errors.js';
+import { type ExpressionBuilder, sql } from 'kysely';
+import { AppError, notFound } from '../../common/errors.js';
 import { checkJsonDepth, checkNumberText } from '../../common/json.js';
 import { stringifyJson } from '../../common/raw-json.js';
-import type { SubscriberDb } from '../db.js';
+import type { AuthUser } from '../auth.js';
+import type { SubscriberDB, SubscriberDb } from '../db.js';
 
 export interface AnnotationRow {
   id: string;
@@ -26,14 +27,23 @@ const COLUMNS = [
   'updated_at as updatedAt',
 ] as const;
 
+/**
+ * A body as JSON text for PostgreSQL: text, not a JS value, so that numbers keep every digit. The
+ * same limits as the publishers' data: nesting depth, and numbers like 1e131071, which are tiny in
+ * jsonb but written out in full on reads.
+ */
+function bodyText(body: unknown): string {
+  checkJsonDepth(body, 'The annotation body');
+  const text = stringifyJson(body);
+  checkNumberText(text, 'The annotation body');
+  return text;
+}
+
 export async function annotate(
   db: SubscriberDb,
   input: { dataId: string; body: unknown; author: string },
 ): Promise<AnnotationRow> {
-  checkJsonDepth(input.body, 'The annotation body');
-  const body = stringifyJson(input.body);
-  // The same rule as the publishers': numbers like 1e131071 are written out in full on reads.
-  checkNumberText(body, 'The annotation body');
+  const body = bodyText(input.body);
   // INSERT … SELECT … WHERE EXISTS answers "unknown datum" in the same statement; the foreign key
   // still guards the race, and its violation maps to NOT_FOUND as well.
   const row = await db
@@ -74,4 +84,60 @@ export async function annotationsByDataIds(
     else out.set(row.dataId, [row]);
   }
   return out;
+}
+
+/** Who may change or delete an annotation: its author, or an admin. */
+function mayEdit(editor: AuthUser) {
+  return (eb: ExpressionBuilder<SubscriberDB, 'annotation'>) =>
+    eb.or([eb('author', '=', editor.username), sql<boolean>`${editor.role === 'admin'}::boolean`]);
+}
+
+/**
+ * After a change that matched no row: tell an unknown id from someone else's annotation. The
+ * change itself already checked the permission in its own statement, so a concurrent edit or
+ * delete can at worst turn FORBIDDEN into NOT_FOUND here, never let anything through.
+ */
+async function refusal(db: SubscriberDb, id: string, what: string): Promise<AppError> {
+  const exists = await db
+    .selectFrom('annotation')
+    .select('id')
+    .where('id', '=', id)
+    .executeTakeFirst();
+  if (!exists) return notFound(`No annotation with id ${id}`);
+  return new AppError(
+    'FORBIDDEN',
+    `Only the author of annotation ${id} or an admin may ${what} it`,
+  );
+}
+
+/** Replaces an annotation's body; for its author or an admin (FORBIDDEN otherwise). */
+export async function updateAnnotation(
+  db: SubscriberDb,
+  input: { id: string; body: unknown; editor: AuthUser },
+): Promise<AnnotationRow> {
+  const body = bodyText(input.body);
+  const row = await db
+    .updateTable('annotation')
+    .set({ body: sql`${body}::jsonb`, updated_at: sql`now()` })
+    .where('id', '=', input.id)
+    .where(mayEdit(input.editor))
+    .returning(COLUMNS)
+    .executeTakeFirst();
+  if (!row) throw await refusal(db, input.id, 'change');
+  return row;
+}
+
+/** Deletes an annotation; for its author or an admin (FORBIDDEN otherwise). Returns its datum's id. */
+export async function deleteAnnotation(
+  db: SubscriberDb,
+  input: { id: string; editor: AuthUser },
+): Promise<{ id: string; dataId: string }> {
+  const row = await db
+    .deleteFrom('annotation')
+    .where('id', '=', input.id)
+    .where(mayEdit(input.editor))
+    .returning(['id', 'data_id as dataId'])
+    .executeTakeFirst();
+  if (!row) throw await refusal(db, input.id, 'delete');
+  return row;
 }

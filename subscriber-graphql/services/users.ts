@@ -4,7 +4,7 @@
  */
 import { AppError, badInput, unauthenticated } from '../../common/errors.js';
 import { type AuthUser, DUMMY_HASH, hashPassword, verifyPassword } from '../auth.js';
-import type { SubscriberDb } from '../db.js';
+import type { Role, SubscriberDb } from '../db.js';
 import type { LoginThrottle } from './login-throttle.js';
 
 const USERNAME_RE = /^[A-Za-z0-9_.@-]{1,64}$/;
@@ -19,14 +19,19 @@ function checkNew(username: string, password: string): void {
   }
 }
 
-export async function createUser(db: SubscriberDb, username: string, password: string) {
+export async function createUser(
+  db: SubscriberDb,
+  username: string,
+  password: string,
+  role: Role = 'user',
+) {
   checkNew(username, password);
   const password_hash = await hashPassword(password);
   const row = await db
     .insertInto('app_user')
-    .values({ username, password_hash })
+    .values({ username, password_hash, role })
     .onConflict((oc) => oc.column('username').doNothing())
-    .returning(['id', 'username'])
+    .returning(['id', 'username', 'role'])
     .executeTakeFirst();
   if (!row) throw new AppError('CONFLICT', `User "${username}" already exists`);
   return row;
@@ -89,10 +94,10 @@ export async function authenticate(
   }
   const row = await db
     .selectFrom('app_user')
-    .select(['id', 'username', 'password_hash'])
+    .select(['id', 'username', 'password_hash', 'role'])
     .where('username', '=', username)
     .executeTakeFirst();
   const ok = await verifyPassword(password, row?.password_hash ?? DUMMY_HASH);
   if (!row || !ok) throw unauthenticated('Invalid username or password');
-  return { id: row.id, username: row.username };
+  return { id: row.id, username: row.username, role: row.role };
 }
