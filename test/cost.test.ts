@@ -1,16 +1,15 @@
 /**
  * The cost limit (subscriber-graphql/cost.ts): a page costs its size times what each row asks
- * for, annotations count as 10 rows, and an operation over 100,000 is refused before any SQL runs,
+ * for, annotations count as 5 rows, and an operation over 100,000 is refused before any SQL runs,
  * with its cost and the limit in the message.
  */
 import { getIntrospectionQuery } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { adminToken, gql } from './helpers.js';
 
-// nodes { annotations { datum { annotations { id } } } }:
-// annotations { id } = 1 + 10 × 1 = 11; datum { … } = 12; annotations { datum … } = 1 + 10 × 12 =
-// 121; nodes = 122; so data(first: n) = 1 + 122 n.
-const NESTED = 'nodes { annotations { datum { annotations { id } } } }';
+// annotations { id } = 1 + 5 × 1 = 6; datum { … } = 7; annotations { datum … } = 1 + 5 × 7 = 36;
+// datum { … } = 37; annotations { … } = 1 + 5 × 37 = 186; nodes = 187; so data(first: n) = 1 + 187 n.
+const NESTED = 'nodes { annotations { datum { annotations { datum { annotations { id } } } } } }';
 
 describe('cost limit', () => {
   it('lets a large page of plain fields through', async () => {
@@ -23,14 +22,14 @@ describe('cost limit', () => {
     expect(res.body.errors).toBeUndefined();
   });
 
-  it('scales with the page size: 819 nested rows pass, 820 do not', async () => {
-    const ok = await gql(`{ data(first: 819) { ${NESTED} } }`, {}, await adminToken());
+  it('scales with the page size: 534 nested rows pass, 535 do not', async () => {
+    const ok = await gql(`{ data(first: 534) { ${NESTED} } }`, {}, await adminToken());
     expect(ok.body.errors).toBeUndefined();
-    const refused = await gql(`{ data(first: 820) { ${NESTED} } }`, {}, await adminToken());
+    const refused = await gql(`{ data(first: 535) { ${NESTED} } }`, {}, await adminToken());
     expect(refused.status).toBe(400);
     expect(refused.body.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COSTLY');
     expect(refused.body.errors?.[0]?.message).toMatch(
-      /^The query costs 100041, over the limit of 100000: ask for smaller pages/,
+      /^The query costs 100046, over the limit of 100000: ask for smaller pages/,
     );
   });
 
@@ -41,7 +40,7 @@ describe('cost limit', () => {
       await adminToken(),
     );
     expect(res.status).toBe(400);
-    expect(res.body.errors?.[0]?.message).toMatch(/costs 122001/);
+    expect(res.body.errors?.[0]?.message).toMatch(/costs 187001/);
   });
 
   it('counts a page without a size as 50 rows', async () => {
