@@ -1,6 +1,7 @@
 import { Arg, Authorized, Ctx, FieldResolver, Int, Query, Resolver, Root } from 'type-graphql';
 import type { Context } from '../context.js';
 import { AnnotationConnection, AnnotationOrder } from '../schema/annotation-connection.type.js';
+import { toConnection } from '../schema/data-connection.type.js';
 import { AnnotationFilter } from '../schema/data-filter.input.js';
 import { countAnnotations, listAnnotations } from '../services/annotation-pages.js';
 
@@ -27,17 +28,7 @@ export class AnnotationPagesResolver {
       filter,
       orderBy ?? [],
     );
-    return {
-      edges: page.rows.map((node) => ({ cursor: node.cursor, node })),
-      nodes: page.rows,
-      pageInfo: {
-        hasNextPage: page.hasNextPage,
-        hasPreviousPage: page.hasPreviousPage,
-        startCursor: page.startCursor,
-        endCursor: page.endCursor,
-      },
-      count: () => countAnnotations(ctx.db, filter),
-    };
+    return toConnection(page, () => countAnnotations(ctx.db, filter));
   }
 
   @FieldResolver(() => Int, { description: 'How many annotations pass the filter, in all.' })

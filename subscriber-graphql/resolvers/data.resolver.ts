@@ -3,7 +3,7 @@ import { Arg, Authorized, Ctx, FieldResolver, Int, Query, Resolver, Root } from 
 import type { Context } from '../context.js';
 import { tooLargeToServe } from '../graphql-errors.js';
 import { Annotation } from '../schema/annotation.type.js';
-import { DataConnection } from '../schema/data-connection.type.js';
+import { DataConnection, toConnection } from '../schema/data-connection.type.js';
 import { DataFilter } from '../schema/data-filter.input.js';
 import { DataOrder } from '../schema/data-order.input.js';
 import { Datum } from '../schema/datum.type.js';
@@ -40,17 +40,7 @@ export class DataResolver {
       orderBy ?? [],
     );
     for (const row of page.rows) ctx.loaders.datumById.prime(row.id, row);
-    return {
-      edges: page.rows.map((node) => ({ cursor: node.cursor, node })),
-      nodes: page.rows,
-      pageInfo: {
-        hasNextPage: page.hasNextPage,
-        hasPreviousPage: page.hasPreviousPage,
-        startCursor: page.startCursor,
-        endCursor: page.endCursor,
-      },
-      count: () => countData(ctx.db, filter),
-    };
+    return toConnection(page, () => countData(ctx.db, filter));
   }
 
   @Authorized()

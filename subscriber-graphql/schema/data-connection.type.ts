@@ -1,4 +1,5 @@
 import { Field, ObjectType } from 'type-graphql';
+import type { OrderedPage } from '../../common/keyset.js';
 import { Datum } from './datum.type.js';
 
 @ObjectType({ description: 'Relay page information.' })
@@ -38,4 +39,19 @@ export class DataConnection {
 
   /** Counts the rows of the whole filter: run only when `totalCount` is selected. */
   count!: () => Promise<number>;
+}
+
+/** The Relay shape of a keyset page; `count` runs only if totalCount is selected. */
+export function toConnection<T>(page: OrderedPage<T>, count: () => Promise<number>) {
+  return {
+    edges: page.rows.map((node) => ({ cursor: node.cursor, node })),
+    nodes: page.rows,
+    pageInfo: {
+      hasNextPage: page.hasNextPage,
+      hasPreviousPage: page.hasPreviousPage,
+      startCursor: page.startCursor,
+      endCursor: page.endCursor,
+    },
+    count,
+  };
 }
