@@ -2,28 +2,14 @@
  * `data(filter:)`: the compiled SQL (every value a parameter), and the rows that come back from
  * real replicated data, for each operator on each JSON type, and/or/not, and injection attempts.
  */
-import {
-  DummyDriver,
-  Kysely,
-  PostgresAdapter,
-  PostgresIntrospector,
-  PostgresQueryCompiler,
-} from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type DataFilter, dataFilterSql } from '../common/filter.js';
-import { adminToken, collector, gql, http, replicated, uniqueTag } from './helpers.js';
+import { adminToken, collector, gql, http, replicated, sqlCompiler, uniqueTag } from './helpers.js';
 
 const BIG = '12345678901234567890';
 const BIG_NEAR = '12345678901234567891';
 
-const compiler = new Kysely<{ data: { id: string } }>({
-  dialect: {
-    createAdapter: () => new PostgresAdapter(),
-    createDriver: () => new DummyDriver(),
-    createIntrospector: (db) => new PostgresIntrospector(db),
-    createQueryCompiler: () => new PostgresQueryCompiler(),
-  },
-});
+const compiler = sqlCompiler<{ data: { id: string } }>();
 
 const compile = (f: DataFilter) =>
   compiler.selectFrom('data').select('id').where(dataFilterSql(f)).compile();

@@ -1,4 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import {
+  DummyDriver,
+  Kysely,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+} from 'kysely';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { startPublisherApi } from '../publisher-api/start.js';
@@ -154,5 +161,17 @@ export function startTestGateway(overrides: Partial<GatewayConfig> = {}) {
     logLevel: 'silent',
     production: false,
     ...overrides,
+  });
+}
+
+/** A Kysely that only compiles (no database): for pinning the SQL and parameters a builder makes. */
+export function sqlCompiler<DB>(): Kysely<DB> {
+  return new Kysely<DB>({
+    dialect: {
+      createAdapter: () => new PostgresAdapter(),
+      createDriver: () => new DummyDriver(),
+      createIntrospector: (db) => new PostgresIntrospector(db),
+      createQueryCompiler: () => new PostgresQueryCompiler(),
+    },
   });
 }

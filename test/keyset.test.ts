@@ -2,14 +2,7 @@
  * Keyset pagination: the compiled SQL (every value a parameter), and real pages over rows that
  * share a millisecond or a whole timestamp.
  */
-import {
-  DummyDriver,
-  Kysely,
-  PostgresAdapter,
-  PostgresIntrospector,
-  PostgresQueryCompiler,
-  sql,
-} from 'kysely';
+import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { createKysely } from '../common/db.js';
 import { afterCursor, decodeCursor, encodeCursor, fetchPage, pageArgs } from '../common/keyset.js';
@@ -19,19 +12,13 @@ import {
   gql,
   http,
   postDatum,
+  sqlCompiler,
   uniqueTag,
   waitFor,
   withClient,
 } from './helpers.js';
 
-const compiler = new Kysely<{ data: { id: string; created_at: Date } }>({
-  dialect: {
-    createAdapter: () => new PostgresAdapter(),
-    createDriver: () => new DummyDriver(),
-    createIntrospector: (db) => new PostgresIntrospector(db),
-    createQueryCompiler: () => new PostgresQueryCompiler(),
-  },
-});
+const compiler = sqlCompiler<{ data: { id: string; created_at: Date } }>();
 
 describe('cursors', () => {
   it('round-trip and carry microseconds', () => {

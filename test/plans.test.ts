@@ -3,26 +3,12 @@
  * with sequential scans priced out (the test table is small, so the planner would rightly prefer
  * them; what is checked is that the SQL's shape lets an index answer it).
  */
-import {
-  DummyDriver,
-  Kysely,
-  PostgresAdapter,
-  PostgresIntrospector,
-  PostgresQueryCompiler,
-  sql,
-} from 'kysely';
+import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { type DataFilter, dataFilterSql } from '../common/filter.js';
-import { collector, withClient } from './helpers.js';
+import { collector, sqlCompiler, withClient } from './helpers.js';
 
-const compiler = new Kysely<{ data: { id: string } }>({
-  dialect: {
-    createAdapter: () => new PostgresAdapter(),
-    createDriver: () => new DummyDriver(),
-    createIntrospector: (db) => new PostgresIntrospector(db),
-    createQueryCompiler: () => new PostgresQueryCompiler(),
-  },
-});
+const compiler = sqlCompiler<{ data: { id: string } }>();
 
 async function plan(filter: DataFilter, order?: string): Promise<string> {
   let q = compiler.selectFrom('data').select('id').where(dataFilterSql(filter)).limit(50);
