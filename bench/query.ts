@@ -32,7 +32,12 @@ import { graphql, numberOption, postJson, type Stats, stats, table } from './lib
 const ROWS = numberOption('rows', 'BENCH_ROWS', 1_000_000);
 const SAMPLES = numberOption('samples', 'BENCH_SAMPLES', 200);
 const PUBLISHERS = 4;
-const CHUNK = 50_000;
+/**
+ * Rows per INSERT (one transaction each). At 50,000 (about 60 MB of WAL) a busy 2-core machine
+ * kept the subscriber's apply worker silent past wal_sender_timeout (60 s): the publisher dropped
+ * the connection, and the transaction was sent again from its start, over and over.
+ */
+const CHUNK = 10_000;
 const ANNOTATIONS = Math.floor(ROWS / 10);
 const PAGE = 50;
 /** 10,000 pages of 50, or half the table when it holds fewer than a million rows. */
