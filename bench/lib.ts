@@ -58,3 +58,65 @@ export function postJson(url: string, body: string): Promise<{ status: number; t
     req.end(body);
   });
 }
+
+/** POST with extra headers (an Authorization bearer token, say), on the same keep-alive agent. */
+export function postJsonWithHeaders(
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: {
+          ...headers,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** One GraphQL request over HTTP; throws on an HTTP error or a GraphQL `errors` list. */
+export async function graphql<T>(
+  gatewayUrl: string,
+  token: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<T> {
+  const res = await postJsonWithHeaders(
+    `${gatewayUrl}/graphql`,
+    JSON.stringify({ query, variables }),
+    { authorization: `Bearer ${token}` },
+  );
+  const parsed = JSON.parse(res.text) as { data?: T; errors?: Array<{ message: string }> };
+  if (res.status !== 200 || parsed.errors?.length || !parsed.data) {
+    throw new Error(`GraphQL failed (HTTP ${res.status}): ${res.text.slice(0, 500)}`);
+  }
+  return parsed.data;
+}
+
+/** Value of `--name N` on the command line, else of the environment variable, else `fallback`. */
+export function numberOption(name: string, envVar: string, fallback: number): number {
+  const at = process.argv.indexOf(`--${name}`);
+  const raw = at > 0 ? process.argv[at + 1] : process.env[envVar];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw.replaceAll('_', ''));
+  if (!Number.isInteger(n) || n <= 0)
+    throw new Error(`--${name} (${envVar}) must be a positive integer, got "${raw}"`);
+  return n;
+}
