@@ -50,7 +50,15 @@ describe('offline GraphiQL in a browser', () => {
     });
     page.on('pageerror', (error) => pageErrors.push(String(error)));
     await page.goto(`${collector().gatewayUrl}/graphiql`);
-    await page.locator('.graphiql-execute-button').waitFor({ timeout: 20_000 });
+    await page
+      .locator('.graphiql-execute-button')
+      .waitFor({ timeout: 20_000 })
+      .catch((e: Error) => {
+        throw new Error(
+          `GraphiQL did not render (${e.message.split('\n')[0]}). Requests refused because they ` +
+            `left this machine: ${JSON.stringify(offMachine)}. Page errors: ${JSON.stringify(pageErrors)}`,
+        );
+      });
   });
 
   afterAll(async () => {
@@ -85,15 +93,22 @@ describe('offline GraphiQL in a browser', () => {
     await new Promise((r) => setTimeout(r, 300));
     const before = await editorText(RESPONSE);
     await page.locator('.graphiql-execute-button').click();
-    await page.waitForFunction(
-      ([sel, old]) => {
-        const el = document.querySelector(sel);
-        const text = el?.CodeMirror?.getValue() ?? '';
-        return text.trim() !== '' && text !== old;
-      },
-      [RESPONSE, before] as const,
-      { timeout: 15_000 },
-    );
+    await page
+      .waitForFunction(
+        ([sel, old]) => {
+          const el = document.querySelector(sel);
+          const text = el?.CodeMirror?.getValue() ?? '';
+          return text.trim() !== '' && text !== old;
+        },
+        [RESPONSE, before] as const,
+        { timeout: 15_000 },
+      )
+      .catch(async () => {
+        throw new Error(
+          `No new result for ${query} within 15 s; the response pane shows ` +
+            `${JSON.stringify(await editorText(RESPONSE))}, page errors: ${JSON.stringify(pageErrors)}`,
+        );
+      });
     return editorText(RESPONSE);
   }
 
@@ -144,7 +159,7 @@ describe('offline GraphiQL over HTTP', () => {
   it('serves the assets with their content types, cacheable for a year', async () => {
     const page = await http(`${collector().gatewayUrl}/graphiql`);
     for (const url of assetUrls(page.text)) {
-      const res = await http(`${collector().gatewayUrl}${url}`);
+      const res = await http(new URL(url, collector().gatewayUrl).href);
       expect(res.status, url).toBe(200);
       expect(res.headers.get('content-type'), url).toMatch(
         url.endsWith('.css') ? /^text\/css/ : /^text\/javascript/,
@@ -185,7 +200,7 @@ describe('offline GraphiQL in production', () => {
     const dev = await http(`${collector().gatewayUrl}/graphiql`);
     expect((await http(`${gateway.url}/graphiql`)).status).toBe(404);
     for (const url of assetUrls(dev.text)) {
-      expect((await http(`${gateway.url}${url}`)).status, url).toBe(404);
+      expect((await http(new URL(url, gateway.url).href)).status, url).toBe(404);
     }
   });
 });
