@@ -16,13 +16,15 @@ import type { GatewayConfig } from './config.js';
 import { type Context, createContext } from './context.js';
 import { costLimit } from './cost.js';
 import type { SubscriberDb } from './db.js';
+import { registerOfflineIde } from './ide.js';
 import { queryLimits } from './limits.js';
 import { buildGatewaySchema } from './schema.js';
 import { LoginThrottle } from './services/login-throttle.js';
 import { login } from './services/users.js';
 
-const SANDBOX_DOCUMENT = `# 1. Run Login, copy the token.
-# 2. Open the Headers tab, add  Authorization: Bearer <token>
+/** The operations both IDEs open with; only how to set the header differs between them. */
+const ideDocument = (headerStep: string) => `# 1. Run Login, copy the token.
+# 2. ${headerStep}
 # 3. Run Data.
 mutation Login {
   login(username: "admin", password: "")
@@ -35,6 +37,13 @@ query Data {
   }
 }
 `;
+
+const SANDBOX_DOCUMENT = `# Offline? GET /graphiql on this gateway serves GraphiQL, which needs no CDN.
+${ideDocument('Open the Headers tab, add  Authorization: Bearer <token>')}`;
+
+const GRAPHIQL_DOCUMENT = ideDocument(
+  'Open Headers (below), enter  { "Authorization": "Bearer <token>" }',
+);
 
 export async function buildGatewayApp(
   db: SubscriberDb,
@@ -115,6 +124,12 @@ export async function buildGatewayApp(
   });
 
   app.get('/', async (_request, reply) => reply.redirect('/graphql'));
+
+  registerOfflineIde(app, {
+    production: config.production,
+    endpoint: '/graphql',
+    document: GRAPHIQL_DOCUMENT,
+  });
 
   // The original Django project served reads at /data/ and /annotation/: point its users here.
   for (const [path, query] of [
