@@ -1,7 +1,7 @@
 import type { GraphQLSchema } from 'graphql';
 import { GraphQLDateTime } from 'graphql-scalars';
 import { buildSchema } from 'type-graphql';
-import { authChecker, mapErrors } from './graphql-errors.js';
+import { authChecker } from './graphql-errors.js';
 import { AnnotationResolver } from './resolvers/annotation.resolver.js';
 import { AnnotationPagesResolver } from './resolvers/annotation-pages.resolver.js';
 import { AuthResolver } from './resolvers/auth.resolver.js';
@@ -17,7 +17,6 @@ export function buildGatewaySchema(): Promise<GraphQLSchema> {
       AuthResolver,
     ],
     authChecker,
-    globalMiddlewares: [mapErrors],
     // One DateTime scalar everywhere (type-graphql would otherwise add DateTimeISO for Date).
     scalarsMap: [{ type: Date, scalar: GraphQLDateTime }],
     validate: false,

@@ -3,7 +3,10 @@
  * and a health check.
  */
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
 import type { FastifyInstance } from 'fastify';
@@ -94,6 +97,8 @@ export async function buildGatewayApp(
     plugins: [
       fastifyApolloDrainPlugin(app),
       costLimit(),
+      // Installed by default, it wraps every field resolver; we set no cache hints.
+      ApolloServerPluginCacheControlDisabled(),
       config.production
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({

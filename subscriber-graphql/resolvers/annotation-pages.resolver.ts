@@ -1,10 +1,22 @@
-import { Arg, Authorized, Ctx, FieldResolver, Int, Query, Resolver, Root } from 'type-graphql';
+import {
+  Arg,
+  Authorized,
+  Ctx,
+  FieldResolver,
+  Int,
+  Query,
+  Resolver,
+  Root,
+  UseMiddleware,
+} from 'type-graphql';
 import type { Context } from '../context.js';
+import { mapErrors } from '../graphql-errors.js';
 import { AnnotationConnection, AnnotationOrder } from '../schema/annotation-connection.type.js';
 import { toConnection } from '../schema/data-connection.type.js';
 import { AnnotationFilter } from '../schema/data-filter.input.js';
 import { countAnnotations, listAnnotations } from '../services/annotation-pages.js';
 
+@UseMiddleware(mapErrors)
 @Resolver(() => AnnotationConnection)
 export class AnnotationPagesResolver {
   @Authorized()

@@ -1,13 +1,23 @@
 import { GraphQLUUID } from 'graphql-scalars';
-import { Arg, Authorized, Ctx, FieldResolver, Mutation, Resolver, Root } from 'type-graphql';
+import {
+  Arg,
+  Authorized,
+  Ctx,
+  FieldResolver,
+  Mutation,
+  Resolver,
+  Root,
+  UseMiddleware,
+} from 'type-graphql';
 import type { AuthUser } from '../auth.js';
 import type { Context } from '../context.js';
-import { tooLargeToServe } from '../graphql-errors.js';
+import { mapErrors, tooLargeToServe } from '../graphql-errors.js';
 import { Annotation } from '../schema/annotation.type.js';
 import { Datum } from '../schema/datum.type.js';
 import { JSONScalar } from '../schema/json.scalar.js';
 import { annotate, deleteAnnotation, updateAnnotation } from '../services/annotations.js';
 
+@UseMiddleware(mapErrors)
 @Resolver(() => Annotation)
 export class AnnotationResolver {
   @Authorized()

@@ -1,9 +1,11 @@
-import { Arg, Authorized, Ctx, Mutation, Query, Resolver } from 'type-graphql';
+import { Arg, Authorized, Ctx, Mutation, Query, Resolver, UseMiddleware } from 'type-graphql';
 import { signToken } from '../auth.js';
 import type { Context } from '../context.js';
+import { mapErrors } from '../graphql-errors.js';
 import { User } from '../schema/user.type.js';
 import { login } from '../services/users.js';
 
+@UseMiddleware(mapErrors)
 @Resolver()
 export class AuthResolver {
   @Authorized()

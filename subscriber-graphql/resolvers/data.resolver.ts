@@ -1,7 +1,17 @@
 import { GraphQLUUID } from 'graphql-scalars';
-import { Arg, Authorized, Ctx, FieldResolver, Int, Query, Resolver, Root } from 'type-graphql';
+import {
+  Arg,
+  Authorized,
+  Ctx,
+  FieldResolver,
+  Int,
+  Query,
+  Resolver,
+  Root,
+  UseMiddleware,
+} from 'type-graphql';
 import type { Context } from '../context.js';
-import { tooLargeToServe } from '../graphql-errors.js';
+import { mapErrors, tooLargeToServe } from '../graphql-errors.js';
 import { Annotation } from '../schema/annotation.type.js';
 import { DataConnection, toConnection } from '../schema/data-connection.type.js';
 import { DataFilter } from '../schema/data-filter.input.js';
@@ -10,6 +20,7 @@ import { Datum } from '../schema/datum.type.js';
 import { JSONScalar } from '../schema/json.scalar.js';
 import { countData, listDataOrdered } from '../services/data.js';
 
+@UseMiddleware(mapErrors)
 @Resolver(() => Datum)
 export class DataResolver {
   @Authorized()
@@ -72,6 +83,7 @@ export class DataResolver {
   }
 }
 
+@UseMiddleware(mapErrors)
 @Resolver(() => DataConnection)
 export class DataConnectionResolver {
   @FieldResolver(() => Int, {
