@@ -36,34 +36,11 @@ export function table(head: string[], rows: string[][]): string {
 // fetch, whose own overhead (about 1 ms a request here) would be measured instead of the server's.
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
-export function postJson(url: string, body: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      url,
-      {
-        method: 'POST',
-        agent,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          text += chunk;
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-/** POST with extra headers (an Authorization bearer token, say), on the same keep-alive agent. */
-export function postJsonWithHeaders(
+/** A JSON POST on the keep-alive agent, with any extra headers (an Authorization token, say). */
+export function postJson(
   url: string,
   body: string,
-  headers: Record<string, string>,
+  headers: Record<string, string> = {},
 ): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
@@ -98,11 +75,9 @@ export async function graphql<T>(
   query: string,
   variables: Record<string, unknown> = {},
 ): Promise<T> {
-  const res = await postJsonWithHeaders(
-    `${gatewayUrl}/graphql`,
-    JSON.stringify({ query, variables }),
-    { authorization: `Bearer ${token}` },
-  );
+  const res = await postJson(`${gatewayUrl}/graphql`, JSON.stringify({ query, variables }), {
+    authorization: `Bearer ${token}`,
+  });
   const parsed = JSON.parse(res.text) as { data?: T; errors?: Array<{ message: string }> };
   if (res.status !== 200 || parsed.errors?.length || !parsed.data) {
     throw new Error(`GraphQL failed (HTTP ${res.status}): ${res.text.slice(0, 500)}`);
