@@ -8,14 +8,14 @@ import { badInput } from './errors.js';
  */
 export const MAX_JSON_DEPTH = 512;
 
-/** Throws BAD_USER_INPUT if `value` nests deeper than `MAX_JSON_DEPTH`. Iterative: no recursion. */
-export function checkJsonDepth(value: unknown, what: string): void {
+/** Throws BAD_USER_INPUT if `value` nests deeper than `max` levels. Iterative: no recursion. */
+export function checkJsonDepth(value: unknown, what: string, max = MAX_JSON_DEPTH): void {
   const stack: Array<[unknown, number]> = [[value, 0]];
   while (stack.length > 0) {
     const [v, depth] = stack.pop() as [unknown, number];
     if (v === null || typeof v !== 'object') continue;
-    if (depth >= MAX_JSON_DEPTH) {
-      throw badInput(`${what} nests deeper than ${MAX_JSON_DEPTH} levels of arrays and objects`);
+    if (depth >= max) {
+      throw badInput(`${what} nests deeper than ${max} levels of arrays and objects`);
     }
     for (const child of Object.values(v)) {
       if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);

@@ -13,6 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { readJsonBody } from '../common/body.js';
 import { createHttpServer, registerHealth, type ServerLimits } from '../common/http.js';
+import { checkJsonDepth, MAX_JSON_DEPTH } from '../common/json.js';
 import { parseJson, stringifyJson } from '../common/raw-json.js';
 import { signToken, type TokenConfig } from './auth.js';
 import type { GatewayConfig } from './config.js';
@@ -48,6 +49,9 @@ const GRAPHIQL_DOCUMENT = ideDocument(
   'Open Headers (below), enter  { "Authorization": "Bearer <token>" }',
 );
 
+/** Levels a GraphQL request body adds around a JSON value ({"variables": {"b": …}}), with room. */
+const REQUEST_WRAPPING_DEPTH = 8;
+
 export async function buildGatewayApp(
   db: SubscriberDb,
   config: Pick<GatewayConfig, 'bodyLimit' | 'logLevel' | 'production'> & Partial<ServerLimits>,
@@ -61,10 +65,13 @@ export async function buildGatewayApp(
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
     try {
-      done(
-        null,
-        readJsonBody(body as Buffer, req.headers['content-type'], { parse: parseJson }).value,
-      );
+      const { value } = readJsonBody(body as Buffer, req.headers['content-type'], {
+        parse: parseJson,
+      });
+      // graphql-js coerces variables recursively: a filter nested thousands of levels deep would
+      // overflow the stack there. Room above MAX_JSON_DEPTH for the request's own wrapping.
+      checkJsonDepth(value, 'The request body', MAX_JSON_DEPTH + REQUEST_WRAPPING_DEPTH);
+      done(null, value);
     } catch (e) {
       done(e as Error, undefined);
     }
@@ -107,6 +114,14 @@ export async function buildGatewayApp(
           }),
     ],
     formatError(formatted, error) {
+      // graphql-js parses and validates recursively; a query nested thousands of levels deep
+      // overflows the stack there (a 400 already): say what to change.
+      if (/Maximum call stack size exceeded/.test(formatted.message)) {
+        return {
+          ...formatted,
+          message: 'The query nests too deeply to be read: flatten its arguments or selections.',
+        };
+      }
       if (formatted.extensions?.code === 'INTERNAL_SERVER_ERROR') {
         app.log.error({ err: error }, 'GraphQL resolver failed');
         if (config.production) return { ...formatted, message: 'Internal server error' };

@@ -482,3 +482,37 @@ describe('stored values too large to write out (1e131071 stored before ingest re
     expect(res.body.errors[0]?.extensions.code).toBe('BAD_USER_INPUT');
   });
 });
+
+describe('requests nested thousands of levels deep', () => {
+  const nested = (depth: number, open: string, close: string) =>
+    `${open.repeat(depth)}{}${close.repeat(depth)}`;
+
+  it('a deep filter in variables is refused with BAD_USER_INPUT; 250 nested ands still run', async () => {
+    const token = await adminToken();
+    const send = (depth: number) =>
+      http<{ errors?: Array<{ message: string; extensions: { code: string } }> }>(
+        `${collector().gatewayUrl}/graphql`,
+        {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: `{"query":"query($f: DataFilter) { data(first: 1, filter: $f) { nodes { id } } }","variables":{"f":${nested(depth, '{"and":[', ']}')}}}`,
+        },
+      );
+    const deep = await send(3000);
+    expect(deep.status).toBe(400);
+    expect(deep.body.errors?.[0]?.extensions.code).toBe('BAD_USER_INPUT');
+    expect(deep.body.errors?.[0]?.message).toMatch(/nests deeper than 520 levels/);
+    expect((await send(250)).status).toBe(200);
+  });
+
+  it('a deep literal answers 400 saying so', async () => {
+    const res = await gql(
+      `{ data(first: 1, filter: ${nested(3000, '{and: [', ']}')}) { nodes { id } } }`,
+      {},
+      await adminToken(),
+    );
+    expect(res.status).toBe(400);
+    expect(res.body.errors?.[0]?.message).toMatch(/nests too deeply to be read/);
+    expect((await http(`${collector().gatewayUrl}/health`)).status).toBe(200);
+  });
+});
