@@ -49,8 +49,14 @@ const GRAPHIQL_DOCUMENT = ideDocument(
   'Open Headers (below), enter  { "Authorization": "Bearer <token>" }',
 );
 
-/** Levels a GraphQL request body adds around a JSON value ({"variables": {"b": …}}), with room. */
-const REQUEST_WRAPPING_DEPTH = 8;
+/** Each variable nests at most MAX_JSON_DEPTH levels, and the request around them a few more. */
+function checkRequestDepth(body: unknown): void {
+  const variables = (body as { variables?: unknown } | null)?.variables;
+  if (variables !== null && typeof variables === 'object' && !Array.isArray(variables)) {
+    for (const [name, v] of Object.entries(variables)) checkJsonDepth(v, `Variable "$${name}"`);
+  }
+  checkJsonDepth(body, 'The request body', MAX_JSON_DEPTH + 8);
+}
 
 export async function buildGatewayApp(
   db: SubscriberDb,
@@ -69,8 +75,8 @@ export async function buildGatewayApp(
         parse: parseJson,
       });
       // graphql-js coerces variables recursively: a filter nested thousands of levels deep would
-      // overflow the stack there. Room above MAX_JSON_DEPTH for the request's own wrapping.
-      checkJsonDepth(value, 'The request body', MAX_JSON_DEPTH + REQUEST_WRAPPING_DEPTH);
+      // overflow the stack there. Each variable may nest as deep as stored JSON may.
+      checkRequestDepth(value);
       done(null, value);
     } catch (e) {
       done(e as Error, undefined);

@@ -501,7 +501,7 @@ describe('requests nested thousands of levels deep', () => {
     const deep = await send(3000);
     expect(deep.status).toBe(400);
     expect(deep.body.errors?.[0]?.extensions.code).toBe('BAD_USER_INPUT');
-    expect(deep.body.errors?.[0]?.message).toMatch(/nests deeper than 520 levels/);
+    expect(deep.body.errors?.[0]?.message).toMatch(/Variable "\$f" nests deeper than 512 levels/);
     expect((await send(250)).status).toBe(200);
   });
 
