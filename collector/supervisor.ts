@@ -140,8 +140,10 @@ export class SupervisedChild {
         this.backoff.up();
         resolve(m.url);
       });
-      child.once('error', (e) => {
+      // Every 'error', not just the first: an unhandled one would crash the launcher.
+      child.on('error', (e) => {
         if (!ready) reject(new Error(`Cannot run ${this.spec.name}: ${e.message}`));
+        else this.say(`${this.spec.name}: ${e.message}`);
       });
       child.once('exit', (code, signal) => {
         const how = signal ? `signal ${signal}` : `code ${code}`;
