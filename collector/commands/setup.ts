@@ -1,0 +1,44 @@
+/** `collector setup`: idempotent wiring of real hosts from COLLECTOR_* variables (compose.yaml). */
+import type { Command } from 'commander';
+import { readSetupConfig } from '../config.js';
+import { ensureAdmin, setup } from '../setup.js';
+
+const ENVIRONMENT = `
+Idempotent wiring of a collector on real PostgreSQL hosts (wal_level=logical on publishers):
+migrations from sql/, passwords and LOGIN for the least-privilege roles, each publisher's name,
+one subscription per publisher, and the gateway user "admin".
+
+Environment:
+  COLLECTOR_SUBSCRIBER_ADMIN_URL        postgres://superuser:password@subscriber:5432/collector
+  COLLECTOR_PUBLISHER_ADMIN_URLS        pub1=postgres://superuser:pw@pub1:5432/collector,pub2=...
+                                        (the subscriber's server must reach these hosts too)
+  COLLECTOR_PUBLISHER_API_DB_PASSWORD   password for role collector_publisher_api (publishers)
+  COLLECTOR_REPLICATION_PASSWORD        password for role collector_replicator (publishers)
+  COLLECTOR_GATEWAY_DB_PASSWORD         password for role collector_gateway (subscriber)
+  COLLECTOR_ADMIN_PASSWORD              password of user "admin" (generated and printed if unset)
+`;
+
+export function registerSetup(program: Command): void {
+  program
+    .command('setup')
+    .description(
+      'Apply sql/, set role passwords, create the subscriptions and the admin user on real hosts, from COLLECTOR_* variables (compose.yaml).',
+    )
+    .addHelpText('after', ENVIRONMENT)
+    .action(async () => {
+      const cfg = readSetupConfig();
+      await setup({
+        subscriberAdminUrl: cfg.subscriberAdminUrl,
+        publishers: cfg.publishers.map((p) => ({ name: p.name, adminUrl: p.url })),
+        passwords: {
+          publisherApi: cfg.publisherApiPassword,
+          replicator: cfg.replicationPassword,
+          gateway: cfg.gatewayPassword,
+        },
+        progress: (m) => console.log(m),
+      });
+      const generated = await ensureAdmin(cfg.subscriberAdminUrl, cfg.adminPassword);
+      if (generated) console.log(`User "admin" created with password: ${generated} (shown once)`);
+      console.log('Setup complete.');
+    });
+}
