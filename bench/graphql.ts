@@ -10,6 +10,8 @@
  *   5. runs autocannon against each, alternating which goes first in each round, for every case,
  *      and prints requests/s, p50 and p99 for each and the ratio (ours / PostGraphile's).
  *
+ * With --serve it stops after step 4 and serves both until Ctrl-C, for profiling or exploring.
+ *
  *   npm run bench:graphql [-- --rounds 3] [-- --duration 10] [-- --connections 8]
  *                         [-- --rows 1000] [-- --annotations 300]
  *   (or BENCH_ROUNDS, BENCH_DURATION, BENCH_CONNECTIONS, BENCH_ROWS, BENCH_ANNOTATIONS)
@@ -32,6 +34,12 @@ const ANNOTATIONS = numberOption('annotations', 'BENCH_ANNOTATIONS', 300);
 const ROUNDS = numberOption('rounds', 'BENCH_ROUNDS', 3);
 const DURATION = numberOption('duration', 'BENCH_DURATION', 10);
 const CONNECTIONS = numberOption('connections', 'BENCH_CONNECTIONS', 8);
+/**
+ * BENCH_CASES=0,3: run only those cases. To profile, run the compiled bench under
+ * `node --cpu-prof --cpu-prof-dir=prof dist/bench/graphql.js`: the collector's processes inherit
+ * the flags (fork passes execArgv on) and each writes a V8 CPU profile when it stops.
+ */
+const ONLY = process.env.BENCH_CASES?.split(',').map(Number);
 /** Seconds of load before each measured run, so neither server is measured cold. */
 const WARMUP = 2;
 
@@ -320,6 +328,7 @@ async function serverVersion(url: string): Promise<string> {
 
 async function main() {
   const bench = await benchCollector('graphql', 2);
+  const cases = CASES.filter((_, i) => !ONLY || ONLY.includes(i));
   let postgraphile: { url: string; stop: () => void } | undefined;
   try {
     say(`booting a fresh collector (2 publishers) in ${bench.dataDir}...`);
@@ -331,10 +340,17 @@ async function main() {
     say(`PostGraphile 5 on the subscriber at ${postgraphile.url}; checking both answers...`);
     await checkSameAnswers(ourUrl, token, postgraphile.url);
 
+    if (process.argv.includes('--serve')) {
+      console.log(
+        `Serving the loaded collector until Ctrl-C:\n  gateway      ${ourUrl}  (Authorization: Bearer ${token})\n` +
+          `  PostGraphile ${postgraphile.url}\n  subscriber   ${c.subscriberAdminUrl}\n  gateway pid  ${c.gateway.pid}`,
+      );
+      await new Promise(() => {});
+    }
     const runs = new Map<string, { ours: Run[]; theirs: Run[] }>();
-    for (const k of CASES) runs.set(k.name, { ours: [], theirs: [] });
+    for (const k of cases) runs.set(k.name, { ours: [], theirs: [] });
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const k of CASES) {
+      for (const k of cases) {
         const r = runs.get(k.name) as { ours: Run[]; theirs: Run[] };
         const sides = [
           async () => {
@@ -377,7 +393,7 @@ async function main() {
           'ours p50 / p99 ms',
           'PostGraphile p50 / p99 ms',
         ],
-        CASES.map((k) => {
+        cases.map((k) => {
           const r = runs.get(k.name) as { ours: Run[]; theirs: Run[] };
           const ratios = r.ours.map((o, i) => o.rps / (r.theirs[i] as Run).rps);
           const m = (runs: Run[], f: (x: Run) => number) => median(runs.map(f));
