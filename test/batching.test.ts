@@ -144,4 +144,21 @@ describe('batched nested reads', () => {
     expect(large[0]).toMatch(/from annotation a where a.data_id = data.id/);
     expect(large[0]).toMatch(/from "data"/);
   });
+
+  it('sees annotations through fragments and edges: still one statement', async () => {
+    for (const query of [
+      'fragment F on Datum { id annotations { id } } { data(first: 5) { nodes { ...F } } }',
+      '{ data(first: 5) { nodes { ... on Datum { annotations { id } } } } }',
+      '{ data(first: 5) { edges { cursor node { annotations { body } } } } }',
+    ]) {
+      statements.length = 0;
+      const res = await http<{ errors?: unknown }>(`${gateway.url}/graphql`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${await adminToken()}` },
+        json: { query },
+      });
+      expect(res.body.errors).toBeUndefined();
+      expect(statements, query).toHaveLength(1);
+    }
+  });
 });
