@@ -24,6 +24,7 @@ import {
   readSecrets,
   StartAborted,
   startLocalCollector,
+  superuserPasswordOf,
 } from './local.js';
 import { ensureAdmin, generatePassword, setup } from './setup.js';
 
@@ -243,7 +244,7 @@ async function userCommand(args: string[]): Promise<void> {
         2,
       );
     }
-    url = `postgres://postgres:${encodeURIComponent(secrets.superuserPassword)}@127.0.0.1:${cfg.pgPortBase}/collector`;
+    url = `postgres://postgres:${encodeURIComponent(superuserPasswordOf(secrets, 'subscriber'))}@127.0.0.1:${cfg.pgPortBase}/collector`;
     local = true;
   }
   const password = fromStdin ? await readStdin() : generatePassword();
