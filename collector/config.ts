@@ -34,7 +34,12 @@ export const localSchema = {
     default: '.collector',
   }),
   adminPassword,
-  jwtSecret: secret('COLLECTOR_JWT_SECRET', 'HS256 key that signs login tokens', 32),
+  // Optional even with NODE_ENV=production: npm start then uses the random key it generated
+  // (32 bytes from the system's CSPRNG) and keeps in <dataDir>/secrets.json, mode 0600. That is no
+  // public default; a key given here is checked like the gateway's own.
+  jwtSecret: secret('COLLECTOR_JWT_SECRET', 'HS256 key that signs login tokens', 32, {
+    requiredInProduction: false,
+  }),
   gatewayPort: port('COLLECTOR_GATEWAY_PORT', 'port of the GraphQL gateway', 4000),
   publisherPortBase: port(
     'COLLECTOR_PUBLISHER_PORT_BASE',

@@ -1,4 +1,5 @@
 /** The gateway in production mode (NODE_ENV=production): no Sandbox, no introspection. */
+import { randomBytes } from 'node:crypto';
 import { getIntrospectionQuery } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningService } from '../common/service.js';
@@ -14,7 +15,7 @@ beforeAll(async () => {
     gatewayConfigFromEnv({
       NODE_ENV: 'production',
       COLLECTOR_SUBSCRIBER_DATABASE_URL: collector().subscriberGatewayUrl,
-      COLLECTOR_JWT_SECRET: 'p'.repeat(40),
+      COLLECTOR_JWT_SECRET: randomBytes(32).toString('hex'),
       COLLECTOR_GATEWAY_PORT: '0',
       COLLECTOR_LOG_LEVEL: 'silent',
     }),
