@@ -168,9 +168,11 @@ async function loadOrCreateSecrets(
               `the file from a backup, or delete ${dir} to recreate that cluster (losing its data).`,
           );
         }
-        continue; // created with the shared password of the old format: it keeps it
+        // Created with the shared password of the old format: it keeps it, now under its name.
+        existing.superuserPasswords[name] = existing.superuserPassword;
+      } else {
+        existing.superuserPasswords[name] = generatePassword();
       }
-      existing.superuserPasswords[name] = generatePassword();
       changed = true;
     }
     if (changed) await writeSecrets(dataDir, existing);
