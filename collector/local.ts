@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type LogLevel, readConfig } from '../common/env.js';
+import { isProduction, type LogLevel, readConfig } from '../common/env.js';
 import { projectRoot } from '../common/paths.js';
 import { portIsFree } from '../common/ports.js';
 import { assertPostgresCanReach, Cluster, isAlive } from './cluster.js';
@@ -67,6 +67,8 @@ export interface LocalCollector {
   /** The GraphQL gateway's process. */
   gateway: SupervisedChild;
   jwtSecret: string;
+  /** Whether the services run with NODE_ENV=production (from this process's env or `env`). */
+  production: boolean;
   /** Set only on the start that created `admin` with a generated password. */
   generatedAdminPassword?: string;
   stop(): Promise<void>;
@@ -94,6 +96,16 @@ export function superuserPasswordOf(secrets: LocalSecrets, cluster: string): str
   if (password === undefined)
     throw new Error(`secrets.json has no password for cluster ${cluster}`);
   return password;
+}
+
+/**
+ * One line for the start banner: which mode the services run in, and what that changes. The
+ * services read NODE_ENV themselves; npm start passes its own environment on to them.
+ */
+export function modeLine(production: boolean): string {
+  return production
+    ? 'Mode: production (NODE_ENV=production): no Sandbox, GraphiQL or introspection, no schema hints in errors'
+    : 'Mode: development: Apollo Sandbox, GraphiQL and introspection are on (NODE_ENV=production turns them off)';
 }
 
 export class AlreadyRunningError extends Error {}
@@ -415,6 +427,7 @@ export async function startLocalCollector(opts: LocalOptions): Promise<LocalColl
       subscriberCluster,
       gateway,
       jwtSecret,
+      production: isProduction(common),
       generatedAdminPassword,
       stop: stopAll,
     };
