@@ -365,6 +365,40 @@ describe('what the privileges allow, tried', () => {
     }
   });
 
+  // Pinned because the README says so: a walsender connected to a database accepts BASE_BACKUP
+  // too, and PostgreSQL has no setting or privilege that allows logical replication without it.
+  // If a later PostgreSQL refuses it, this turns red: then update "Database roles" in the README.
+  it('known limit: over its logical connection the replicator can still start BASE_BACKUP', async () => {
+    const s = await secrets();
+    const pub = collector().publishers[0] as { adminUrl: string };
+    const url = urlWith(pub.adminUrl, {
+      user: 'collector_replicator',
+      password: s.roles.replicator,
+    });
+    const streaming = await asRole(
+      url,
+      async (c) => {
+        // The tar stream starts with a CopyOutResponse: cut the connection there.
+        const connection = (
+          c as unknown as { connection: NodeJS.EventEmitter & { stream: { destroy(): void } } }
+        ).connection;
+        const started = new Promise<boolean>((resolve) => {
+          connection.once('copyOutResponse', () => {
+            connection.stream.destroy();
+            resolve(true);
+          });
+        });
+        const ended = c.query('BASE_BACKUP (CHECKPOINT fast)').then(
+          () => false,
+          () => false,
+        );
+        return Promise.race([started, ended]);
+      },
+      'database',
+    );
+    expect(streaming).toBe(true);
+  });
+
   it('each cluster has its own superuser password, which opens that cluster only', async () => {
     const s = await secrets();
     const clusters = [
