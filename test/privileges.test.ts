@@ -349,6 +349,15 @@ describe('what the privileges allow, tried', () => {
     );
   });
 
+  it('the API and gateway roles may not open a replication connection at all', async () => {
+    const pub = collector().publishers[0] as { apiDatabaseUrl: string };
+    for (const url of [pub.apiDatabaseUrl, collector().subscriberGatewayUrl]) {
+      const refused = await refusal(asRole(url, (c) => c.query('IDENTIFY_SYSTEM'), 'database'));
+      expect(refused.code, refused.message).toBe('42501');
+      expect(refused.message).toMatch(/permission denied to start WAL sender/);
+    }
+  });
+
   it('physical replication is refused to the replicator, and to the superuser too', async () => {
     const s = await secrets();
     const pub = collector().publishers[0] as { adminUrl: string };
