@@ -5,7 +5,7 @@
  */
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type LocalCollector,
   type LocalSecrets,
@@ -15,17 +15,28 @@ import {
 import { freeRange } from '../common/ports.js';
 import { scratchDir } from './sweep.js';
 
-let dir: string | undefined;
+let dir: string;
 let running: LocalCollector | undefined;
+
+beforeAll(async () => {
+  dir = await scratchDir('secrets');
+  pgBase = await freeRange(3);
+});
 
 afterAll(async () => {
   await running?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 }, 60_000);
 
-async function start(publishers: number, pgBase: number): Promise<LocalCollector> {
+let pgBase: number;
+
+async function start(
+  publishers: number,
+  more: { maxSlotWalKeepSize?: string; progress?: (m: string) => void } = {},
+): Promise<LocalCollector> {
   running = await startLocalCollector({
-    dataDir: dir as string,
+    ...more,
+    dataDir: dir,
     publishers,
     pgPorts: {
       subscriber: pgBase,
@@ -64,10 +75,8 @@ const readJson = async (file: string) => JSON.parse(await readFile(file, 'utf8')
 
 describe('secrets.json from before per-cluster superuser passwords', () => {
   it('keeps the shared password for the clusters created with it; a new cluster gets its own', async () => {
-    dir = await scratchDir('secrets');
-    const pgBase = await freeRange(3);
     // Make the old layout: both clusters share one superuser password, and the file has only it.
-    let c = await start(1, pgBase);
+    let c = await start(1);
     const fresh = await readJson(secretsFile(dir));
     const shared = fresh.superuserPasswords.subscriber as string;
     const pub1 = c.publishers[0] as { adminUrl: string };
@@ -82,7 +91,7 @@ describe('secrets.json from before per-cluster superuser passwords', () => {
     });
 
     // Started again with one more publisher.
-    c = await start(2, pgBase);
+    c = await start(2);
     const migrated = await readJson(secretsFile(dir));
     expect(migrated.superuserPassword).toBe(shared);
     expect(migrated.superuserPasswords.subscriber).toBe(shared);
@@ -99,5 +108,27 @@ describe('secrets.json from before per-cluster superuser passwords', () => {
     expect(await opens(p2.adminUrl, own)).toBe(true);
     expect(await opens(p2.adminUrl, shared)).toBe(false);
     await stop();
+  }, 120_000);
+});
+
+describe('setup on publishers it cannot fully secure', () => {
+  it('warns about a publisher whose slots may keep WAL without bound', async () => {
+    const said: string[] = [];
+    await start(2, { maxSlotWalKeepSize: '-1', progress: (m) => said.push(m) });
+    await stop();
+    for (const name of ['pub1', 'pub2']) {
+      expect(said).toContainEqual(
+        expect.stringMatching(
+          new RegExp(
+            `^warning: publisher ${name} has max_slot_wal_keep_size = -1: .*postgresql\\.conf`,
+          ),
+        ),
+      );
+    }
+    // The default bound: no warning.
+    said.length = 0;
+    await start(2, { progress: (m) => said.push(m) });
+    await stop();
+    expect(said.filter((m) => m.startsWith('warning:'))).toEqual([]);
   }, 120_000);
 });
