@@ -7,6 +7,7 @@ import { readLocalConfig } from '../config.js';
 import {
   AlreadyRunningError,
   type LocalCollector,
+  modeLine,
   StartAborted,
   startLocalCollector,
 } from '../local.js';
@@ -50,12 +51,13 @@ function banner(c: LocalCollector, seconds: number): string {
   const lines = [
     '',
     `The Collector is running (data in ${c.dataDir}), ready in ${seconds.toFixed(1)} s.`,
+    `  ${modeLine(c.production)}`,
     '',
     '  Publishers, REST (POST /data, GET /data, GET /data/{id}, GET /health):',
     ...c.publishers.map(
       (p) => `    ${p.name.padEnd(6)} ${localhost(p.url)}    PostgreSQL 127.0.0.1:${p.pgPort}`,
     ),
-    `  Subscriber GraphQL: ${gw}/graphql (Apollo Sandbox)    PostgreSQL 127.0.0.1:${c.subscriberCluster.options.port}`,
+    `  Subscriber GraphQL: ${gw}/graphql${c.production ? '' : ' (Apollo Sandbox)'}    PostgreSQL 127.0.0.1:${c.subscriberCluster.options.port}`,
     `  Login:              POST ${gw}/login or mutation login`,
     '',
     c.generatedAdminPassword
