@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { setupSchema } from '../collector/config.js';
-import { PUBLISHER_NAME_RE } from '../collector/setup.js';
+import { PUBLISHER_NAME_RE, replicationConninfo } from '../collector/setup.js';
 import { ConfigError, envNames, readConfig, type Schema } from '../common/env.js';
 import { publisherSchema } from '../publisher-api/config.js';
 import { gatewaySchema } from '../subscriber-graphql/config.js';
@@ -545,6 +545,21 @@ describe('compose.yaml', () => {
         PUB1_API_BIND: '0.0.0.0',
       }),
     ).toBe('0.0.0.0:8001:8000');
+  });
+
+  it('connects replication with sslmode=verify-full once a CA is given in .env', () => {
+    const [, setupSvc] = appServices(compose).find(([, , p]) => p.kind === 'setup') ?? [];
+    const read = (v: Vars) => readConfig(setupSchema, resolvedEnv(setupSvc as Service, v));
+    // As shipped: no TLS settings of our own.
+    expect(read(generated(vars)).replicationSslRootCert).toBeUndefined();
+    const cfg = read({ ...generated(vars), COLLECTOR_REPLICATION_SSLROOTCERT: '/certs/ca.crt' });
+    const pub = cfg.publishers[0] as { name: string; url: string };
+    const info = replicationConninfo({ name: pub.name, adminUrl: pub.url }, 'pw', {
+      sslmode: cfg.replicationSslMode,
+      sslrootcert: cfg.replicationSslRootCert,
+    });
+    expect(info).toContain("sslmode='verify-full'");
+    expect(info).toContain("sslrootcert='/certs/ca.crt'");
   });
 
   it('gives no secret a literal value or a default', () => {
