@@ -11,7 +11,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from '../common/errors.js';
-import type { ApiKeyVerifier, Scope } from './api-keys.js';
+import { type ApiKeyVerifier, isWellFormedKey, type Scope } from './api-keys.js';
 
 export const AUTH_MODES = ['required', 'optional'] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
@@ -28,6 +28,11 @@ const HOW_TO_GET_ONE =
   '(add --read for GET /data).';
 
 const WHAT: Record<Scope, string> = { insert: 'store data (POST /data)', read: 'read data' };
+/** How to get a key that has the scope. */
+const WITH_SCOPE: Record<Scope, string> = {
+  insert: 'collector publisher-keys create <name>',
+  read: 'collector publisher-keys create <name> --read',
+};
 
 function unauthenticated(message: string): AppError {
   return new AppError('UNAUTHENTICATED', message);
@@ -49,7 +54,7 @@ function checkScope(scopes: readonly Scope[] | undefined, scope: Scope): void {
     throw new AppError(
       'FORBIDDEN',
       `This API key may not ${WHAT[scope]}: its scopes are ${scopes.join(', ')}. ` +
-        `Use a key created with the "${scope}" scope (collector publisher-keys create <name> --scope ${scope}).`,
+        `Use a key with the "${scope}" scope (${WITH_SCOPE[scope]}).`,
     );
   }
 }
@@ -69,6 +74,11 @@ export function registerAuth(app: FastifyInstance, mode: AuthMode, verifier: Api
         if (mode === 'optional') return done();
         throw unauthenticated(
           `This publisher requires an API key: send the header "Authorization: Bearer <key>". ${HOW_TO_GET_ONE}`,
+        );
+      }
+      if (!isWellFormedKey(key)) {
+        throw unauthenticated(
+          `This is not a publisher API key (they look like cpk_ and 43 more characters). ${HOW_TO_GET_ONE}`,
         );
       }
       const scopes = verifier.verify(key);

@@ -136,6 +136,13 @@ describe('required mode', () => {
     expect((await http(`${required.url}/data/${crypto.randomUUID()}`)).status).toBe(401);
   });
 
+  it('says which scope a key lacks, and that a malformed key is none', async () => {
+    const list = await get(required.url, insertKey);
+    expect(list.body.error?.message).toContain('collector publisher-keys create <name> --read');
+    const bad = await post(required.url, 'nope');
+    expect(bad.body.error?.message).toMatch(/^This is not a publisher API key/);
+  });
+
   it('refuses an unknown or malformed key, or another scheme, with 401', async () => {
     for (const [key, scheme] of [
       [strangerKey(), 'Bearer'],
