@@ -1,14 +1,12 @@
 /**
  * HTTPS served by the processes themselves (COLLECTOR_TLS_CERT, COLLECTOR_TLS_KEY), with a CA and
- * a server certificate made in the test by the openssl command line (node:crypto cannot make X.509
- * certificates).
+ * a server certificate made in the test by the openssl command line (test/certs.ts).
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../common/env.js';
 import { tlsOptions } from '../common/http.js';
@@ -16,68 +14,12 @@ import { projectRoot } from '../common/paths.js';
 import type { RunningService } from '../common/service.js';
 import { publisherConfigFromEnv } from '../publisher-api/config.js';
 import { gatewayConfigFromEnv } from '../subscriber-graphql/config.js';
+import { makeCertificates, type TestCertificates } from './certs.js';
 import { collector, startTestApi, startTestGateway } from './helpers.js';
 
-const run = promisify(execFile);
-
 let dir: string;
+let certs: TestCertificates;
 const file = (name: string) => path.join(dir, name);
-
-/** A CA, a server certificate it signed for 127.0.0.1 and localhost, and an unrelated key. */
-async function makeCertificates(): Promise<void> {
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  await run('openssl', [
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    file('ca.key'),
-    '-out',
-    file('ca.crt'),
-    '-subj',
-    '/CN=collector test CA',
-    '-days',
-    '2',
-  ]);
-  await run('openssl', [
-    'req',
-    ...ec,
-    '-keyout',
-    file('server.key'),
-    '-out',
-    file('server.csr'),
-    '-subj',
-    '/CN=localhost',
-  ]);
-  await writeFile(file('san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  await run('openssl', [
-    'x509',
-    '-req',
-    '-in',
-    file('server.csr'),
-    '-CA',
-    file('ca.crt'),
-    '-CAkey',
-    file('ca.key'),
-    '-CAcreateserial',
-    '-out',
-    file('server.crt'),
-    '-days',
-    '2',
-    '-extfile',
-    file('san.ext'),
-  ]);
-  await run('openssl', [
-    'genpkey',
-    '-algorithm',
-    'EC',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-out',
-    file('other.key'),
-  ]);
-  await writeFile(file('not-pem.txt'), 'hello\n');
-}
 
 /** GET over HTTPS, trusting only `ca` (none: the system's CAs). */
 function httpsGet(url: string, ca?: string): Promise<{ status: number; body: string }> {
@@ -101,9 +43,10 @@ let gateway: RunningService;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'collector-tls-'));
-  await makeCertificates();
-  ca = await readFile(file('ca.crt'), 'utf8');
-  const tls = { tlsCert: file('server.crt'), tlsKey: file('server.key') };
+  certs = await makeCertificates(dir);
+  await writeFile(file('not-pem.txt'), 'hello\n');
+  ca = await readFile(certs.ca, 'utf8');
+  const tls = { tlsCert: certs.serverCert, tlsKey: certs.serverKey };
   api = await startTestApi(tls);
   gateway = await startTestGateway(tls);
 });
@@ -191,7 +134,7 @@ describe('TLS settings', () => {
       expect.stringMatching(/^COLLECTOR_TLS_KEY: .*not-pem\.txt is not a PEM file/),
     ]);
     expect(
-      problemsOf(() => tlsOptions({ tlsCert: file('server.crt'), tlsKey: file('other.key') })),
+      problemsOf(() => tlsOptions({ tlsCert: certs.serverCert, tlsKey: certs.otherKey })),
     ).toEqual([expect.stringMatching(/^COLLECTOR_TLS_CERT, COLLECTOR_TLS_KEY: not a usable/)]);
   });
 
