@@ -7,10 +7,19 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../common/env.js';
 import type { RunningService } from '../common/service.js';
+import {
+  ApiKeyVerifier,
+  generateApiKey,
+  hashApiKey,
+  storeApiKey,
+} from '../publisher-api/api-keys.js';
 import { publisherConfigFromEnv } from '../publisher-api/config.js';
+import type { PublisherDB } from '../publisher-api/db.js';
 import { CLI, runCli } from './cli-process.js';
 import { collector, http, startTestApi, uniqueTag, waitFor, withClient } from './helpers.js';
 
@@ -219,6 +228,55 @@ describe('required mode', () => {
     expect(Date.now() - since).toBeLessThan(1000 + 1500);
     const again = await runCli(['publisher-keys', 'revoke', name, ...urlArgs()]);
     expect(again.stdout).toContain('pub1: already revoked');
+  });
+});
+
+describe('the key cache (no database round trip per request)', () => {
+  /** A Kysely on `url` that counts the statements it runs: the real database, instrumented. */
+  function counted(url: string) {
+    const counter = { queries: 0 };
+    const db = new Kysely<PublisherDB>({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 4 }) }),
+      log: (event) => {
+        if (event.level === 'query') counter.queries++;
+      },
+    });
+    return { db, counter };
+  }
+
+  it('looks a key up at most once per TTL, however many requests, and forgets it after', async () => {
+    const admin = counted(pub1().adminUrl);
+    // The verifier runs as the API's own role, with its column grants.
+    const api = counted((collector().publishers[0] as { apiDatabaseUrl: string }).apiDatabaseUrl);
+    try {
+      const key = generateApiKey();
+      await storeApiKey(admin.db, keyName('cache'), hashApiKey(key), ['insert']);
+      let now = 1_000_000;
+      const verifier = new ApiKeyVerifier(api.db, 5000, () => now);
+
+      // 50 concurrent first requests share one lookup.
+      const first = await Promise.all(Array.from({ length: 50 }, () => verifier.verify(key)));
+      expect(first.every((s) => JSON.stringify(s) === '["insert"]')).toBe(true);
+      expect(api.counter.queries).toBe(1);
+      // Within the TTL: answered from memory, synchronously (no promise at all).
+      for (let i = 0; i < 200; i++) expect(verifier.verify(key)).toEqual(['insert']);
+      expect(api.counter.queries).toBe(1);
+      // After it: looked up again, once.
+      now += 5001;
+      expect(await verifier.verify(key)).toEqual(['insert']);
+      expect(verifier.verify(key)).toEqual(['insert']);
+      expect(api.counter.queries).toBe(2);
+
+      // An unknown key is remembered as unknown; a malformed one never reaches the database.
+      const stranger = generateApiKey();
+      expect(await verifier.verify(stranger)).toBeUndefined();
+      for (let i = 0; i < 20; i++) expect(verifier.verify(stranger)).toBeUndefined();
+      for (let i = 0; i < 20; i++) expect(verifier.verify(`cpk_short${i}`)).toBeUndefined();
+      expect(api.counter.queries).toBe(3);
+    } finally {
+      await admin.db.destroy();
+      await api.db.destroy();
+    }
   });
 });
 
