@@ -188,8 +188,23 @@ describe('required mode', () => {
     expect(one.body.id).toBe(created.body.id);
   });
 
-  it('keeps /health open', async () => {
+  it('keeps /health and / open, and unknown routes and methods answer as before', async () => {
     expect((await http(`${required.url}/health`)).status).toBe(200);
+    const root = await http<{ authentication: string }>(`${required.url}/`);
+    expect(root.status).toBe(200);
+    expect(root.body.authentication).toMatch(/^required/);
+    expect((await http(`${required.url}/nothing-here`)).status).toBe(404);
+    expect((await http(`${required.url}/data`, { method: 'DELETE' })).status).toBe(405);
+    // A browser's CORS preflight carries no Authorization header.
+    const preflight = await http(`${required.url}/data`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'http://localhost:3000',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization,content-type',
+      },
+    });
+    expect(preflight.status).toBe(204);
   });
 
   it('answers from its cache within the TTL, and refuses a revoked key after it', async () => {
