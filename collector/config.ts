@@ -110,9 +110,39 @@ export const setupSchema = {
     DB_PASSWORD_MIN,
   ),
   adminPassword,
+  replicationSslRootCert: str(
+    'COLLECTOR_REPLICATION_SSLROOTCERT',
+    "CA file, as a path on the subscriber's PostgreSQL server, that signed the publishers' server " +
+      'certificates: the subscriptions then connect with sslmode=verify-full (unset: the ssl* ' +
+      'parameters of COLLECTOR_PUBLISHER_ADMIN_URLS, if any)',
+    { optional: true },
+  ) as Setting<string | undefined>,
+  replicationSslMode: optionalOneOf(
+    'COLLECTOR_REPLICATION_SSLMODE',
+    'libpq sslmode of the subscriptions (default: verify-full with COLLECTOR_REPLICATION_SSLROOTCERT)',
+    ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'],
+  ),
 };
 
 export type SetupConfig = ConfigOf<typeof setupSchema>;
+
+/** One of `values`, or undefined when unset. */
+function optionalOneOf(
+  name: string,
+  description: string,
+  values: readonly string[],
+): Setting<string | undefined> {
+  return {
+    name,
+    description,
+    parse(raw) {
+      if (raw !== undefined && !values.includes(raw)) {
+        throw invalid(`must be one of ${values.join(', ')}, got "${raw}"`);
+      }
+      return raw;
+    },
+  };
+}
 
 export const readLocalConfig = (env = process.env) => readConfig(localSchema, env);
 export const readSetupConfig = (env = process.env) => readConfig(setupSchema, env);

@@ -32,10 +32,20 @@ export interface RolePasswords {
   gateway: string;
 }
 
+/**
+ * TLS of the subscriptions' connections to the publishers, over what the admin URLs say. The CA
+ * file is read by the subscriber's PostgreSQL server, so the path is one on that server.
+ */
+export interface ReplicationTls {
+  sslmode?: string;
+  sslrootcert?: string;
+}
+
 export interface SetupOptions {
   subscriberAdminUrl: string;
   publishers: PublisherTarget[];
   passwords: RolePasswords;
+  replicationTls?: ReplicationTls;
   progress?: (message: string) => void;
 }
 
@@ -70,7 +80,11 @@ const LIBPQ_SSL_KEYS = new Set([
   'ssl_max_protocol_version',
 ]);
 
-export function replicationConninfo(p: PublisherTarget, password: string): string {
+export function replicationConninfo(
+  p: PublisherTarget,
+  password: string,
+  tls: ReplicationTls = {},
+): string {
   const url = new URL(p.adminUrl);
   const parts: Record<string, string> = {
     // URL hosts keep IPv6 brackets ([::1]); libpq wants them bare.
@@ -93,6 +107,13 @@ export function replicationConninfo(p: PublisherTarget, password: string): strin
     ) {
       parts.sslmode = 'require';
     }
+  }
+  // A CA given to setup means "check who you talk to": verify-full unless told otherwise.
+  if (tls.sslrootcert) {
+    parts.sslrootcert = tls.sslrootcert;
+    parts.sslmode = tls.sslmode ?? 'verify-full';
+  } else if (tls.sslmode) {
+    parts.sslmode = tls.sslmode;
   }
   return Object.entries(parts)
     .map(([k, v]) => `${k}=${conninfoValue(v)}`)
@@ -217,9 +238,10 @@ async function ensureSubscription(
   db: Kysely<unknown>,
   p: PublisherTarget,
   password: string,
+  tls?: ReplicationTls,
 ): Promise<'created' | 'updated' | 'unchanged'> {
   const name = subscriptionName(p.name);
-  const conninfo = replicationConninfo(p, password);
+  const conninfo = replicationConninfo(p, password, tls);
   const { rows } = await sql<{ subconninfo: string; subenabled: boolean }>`
     SELECT subconninfo, subenabled FROM pg_subscription
     WHERE subname = ${name}
@@ -282,7 +304,12 @@ export async function setup(opts: SetupOptions): Promise<void> {
     await closeMaintenanceDatabases(db, 'the subscriber', say);
     await setRolePassword(db, 'collector_gateway', opts.passwords.gateway);
     for (const p of opts.publishers) {
-      const outcome = await ensureSubscription(db, p, opts.passwords.replicator);
+      const outcome = await ensureSubscription(
+        db,
+        p,
+        opts.passwords.replicator,
+        opts.replicationTls,
+      );
       say(`subscription ${subscriptionName(p.name)} → ${p.name}: ${outcome}`);
     }
   });

@@ -192,6 +192,26 @@ describe('local and setup config', () => {
     ]);
   });
 
+  it('setup takes an optional CA and sslmode for the replication connections', () => {
+    const base = {
+      COLLECTOR_SUBSCRIBER_ADMIN_URL: DB,
+      COLLECTOR_PUBLISHER_ADMIN_URLS: 'pub1=postgres://a:b@pub1-db:5432/collector',
+      COLLECTOR_PUBLISHER_API_DB_PASSWORD: 'x'.repeat(12),
+      COLLECTOR_REPLICATION_PASSWORD: 'y'.repeat(12),
+      COLLECTOR_GATEWAY_DB_PASSWORD: 'z'.repeat(12),
+    };
+    expect(readSetupConfig(base)).toMatchObject({
+      replicationSslRootCert: undefined,
+      replicationSslMode: undefined,
+    });
+    expect(
+      readSetupConfig({ ...base, COLLECTOR_REPLICATION_SSLROOTCERT: '/certs/ca.crt' }),
+    ).toMatchObject({ replicationSslRootCert: '/certs/ca.crt' });
+    expect(
+      problems(() => readSetupConfig({ ...base, COLLECTOR_REPLICATION_SSLMODE: 'on' })),
+    ).toEqual([expect.stringMatching(/^COLLECTOR_REPLICATION_SSLMODE: must be one of disable, /)]);
+  });
+
   it('setup reads name=url publisher lists and requires every role password', () => {
     const cfg = readSetupConfig({
       COLLECTOR_SUBSCRIBER_ADMIN_URL: DB,

@@ -75,7 +75,13 @@ const NO_OTHER_DATABASE = { postgres: [], template1: [] };
 
 // The expected matrices: exactly what each role needs, nothing more.
 const PUBLISHER: ClusterMatrix = {
-  relations: ['collector_migration', 'collector_migration_lock', 'data', 'idempotency_key'],
+  relations: [
+    'api_key',
+    'collector_migration',
+    'collector_migration_lock',
+    'data',
+    'idempotency_key',
+  ],
   roles: {
     // The REST API: insert the data column (the rest are database defaults), read rows back;
     // remember Idempotency-Keys (never updated: an expired one is deleted and taken anew).
@@ -86,7 +92,11 @@ const PUBLISHER: ClusterMatrix = {
       otherDatabases: NO_OTHER_DATABASE,
       schemaPublic: ['USAGE'],
       tables: { data: ['SELECT'], idempotency_key: ['DELETE'] },
+      // API keys: only read to check one (hash, scopes, revocation); the CLI writes them.
       columns: {
+        'api_key.key_hash': ['SELECT'],
+        'api_key.revoked_at': ['SELECT'],
+        'api_key.scopes': ['SELECT'],
         'data.data': ['INSERT'],
         'idempotency_key.created_at': ['SELECT'],
         'idempotency_key.data_id': ['SELECT', 'INSERT'],

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { onShutdown } from '../../common/service.js';
+import { defaultAuthMode } from '../../publisher-api/config.js';
 import { killAllNow } from '../cluster.js';
 import { readLocalConfig } from '../config.js';
 import {
@@ -28,6 +29,7 @@ Environment:
   COLLECTOR_JWT_SECRET            token signing key (default: generated, kept in the data dir)
   COLLECTOR_BODY_LIMIT            largest request body (default 1mb)
   COLLECTOR_LOG_LEVEL             server log level (default warn)
+  COLLECTOR_PUBLISHER_AUTH        publisher API keys: optional (default) or required
 `;
 
 export function registerStart(program: Command): void {
@@ -42,6 +44,14 @@ export function registerStart(program: Command): void {
 
 function localhost(url: string): string {
   return url.replace('127.0.0.1', 'localhost');
+}
+
+/** The mode the publisher APIs run in: they read the same environment as this process. */
+function publisherAuthLine(): string {
+  const mode = process.env.COLLECTOR_PUBLISHER_AUTH || defaultAuthMode(process.env);
+  return mode === 'required'
+    ? 'required (COLLECTOR_PUBLISHER_AUTH=required): npm run collector -- publisher-keys create <name>'
+    : 'optional, requests without a key are accepted (COLLECTOR_PUBLISHER_AUTH=required to require them)';
 }
 
 function banner(c: LocalCollector, seconds: number): string {
@@ -59,6 +69,7 @@ function banner(c: LocalCollector, seconds: number): string {
     ),
     `  Subscriber GraphQL: ${gw}/graphql${c.production ? '' : ' (Apollo Sandbox)'}    PostgreSQL 127.0.0.1:${c.subscriberCluster.options.port}`,
     `  Login:              POST ${gw}/login or mutation login`,
+    `  Publisher API keys: ${publisherAuthLine()}`,
     '',
     c.generatedAdminPassword
       ? `  User "admin", password: ${c.generatedAdminPassword}\n  (shown only this once; set COLLECTOR_ADMIN_PASSWORD to choose it, or run\n   npm run collector -- user set-password admin)`
