@@ -46,10 +46,15 @@ export function stringifyJson(value: unknown): string {
   }
 }
 
+/** How many numbers `jsonNumber` has kept as text so far (see subscriber-graphql/jit.ts). */
+export let inexactNumbers = 0;
+
 /** A number is kept as a JavaScript number only when that number prints back as the same text. */
 export function jsonNumber(text: string): number | RawJson {
   const n = Number(text);
-  return String(n) === text ? n : new RawJson(text);
+  if (String(n) === text) return n;
+  inexactNumbers++;
+  return new RawJson(text);
 }
 
 // Without a fraction, an exponent or 16 digits in a row, every number in the text is an integer

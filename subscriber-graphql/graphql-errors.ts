@@ -53,22 +53,18 @@ export function tooLargeToServe(what: string): GraphQLError {
 }
 
 /**
- * Stands in for a stored JSON value the read guard refused (SQL NULL from `case when servable`):
- * the JSON scalar turns it into a TOO_LARGE_TO_SERVE error on that field of that row. A plain
+ * Replaces SQL NULL in `rows[i][key]` (a stored JSON value the read guard refused: `case when
+ * servable`) with its TOO_LARGE_TO_SERVE error, named by `what(row)`. A field whose value is an
+ * Error is that error, on that field of that row (graphql-js and graphql-jit alike): a plain
  * field, with no resolver to run for every row.
  */
-export class NotServable {
-  constructor(readonly what: string) {}
-}
-
-/** Replaces SQL NULL in `rows[i][key]` with NotServable, named by `what(row)`. */
 export function markNotServable<T, K extends keyof T>(
   rows: T[],
   key: K,
   what: (row: T) => string,
 ): T[] {
   for (const row of rows) {
-    if (row[key] === null) row[key] = new NotServable(what(row)) as T[K];
+    if (row[key] === null) row[key] = tooLargeToServe(what(row)) as T[K];
   }
   return rows;
 }

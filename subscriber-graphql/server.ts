@@ -21,6 +21,7 @@ import { type Context, createContext } from './context.js';
 import { costLimit } from './cost.js';
 import type { SubscriberDb } from './db.js';
 import { registerOfflineIde } from './ide.js';
+import { jitGateway } from './jit.js';
 import { queryLimits } from './limits.js';
 import { buildGatewaySchema } from './schema.js';
 import { LoginThrottle } from './services/login-throttle.js';
@@ -91,7 +92,8 @@ export async function buildGatewayApp(
   );
 
   const apollo = new ApolloServer<Context>({
-    schema: await buildGatewaySchema(),
+    // Operations run compiled (subscriber-graphql/jit.ts), not through graphql-js's execute.
+    gateway: jitGateway(await buildGatewaySchema()),
     introspection: !config.production,
     // Validation errors suggest fields by name ("Did you mean …?"), which lets anyone map the
     // schema without introspection. Production says only what is wrong.

@@ -10,7 +10,7 @@ export class Annotation {
   @Field(() => GraphQLUUID, { description: 'The annotated datum.' })
   dataId!: string;
 
-  /** The stored JSON as RawJson, or NotServable (services/annotations.ts, guardBodies). */
+  /** The stored JSON as RawJson, or its TOO_LARGE_TO_SERVE error (services/annotations.ts, guardBodies). */
   @Field(() => JSONScalar, {
     nullable: true,
     description:

@@ -10,7 +10,7 @@ export class Datum {
   @Field(() => String, { description: 'Name of the publisher that stored it.' })
   publisher!: string;
 
-  /** The stored JSON as RawJson, or NotServable (services/data.ts, guard). */
+  /** The stored JSON as RawJson, or its TOO_LARGE_TO_SERVE error (services/data.ts, guard). */
   @Field(() => JSONScalar, {
     nullable: true,
     description:
