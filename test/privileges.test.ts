@@ -109,11 +109,19 @@ const SUBSCRIBER: ClusterMatrix = {
       database: ['CONNECT'],
       schemaPublic: ['USAGE'],
       tables: {
-        annotation: ['SELECT', 'INSERT', 'DELETE'],
+        annotation: ['SELECT', 'DELETE'],
         app_user: ['SELECT'],
         data: ['SELECT'],
       },
-      columns: { 'annotation.body': ['UPDATE'], 'annotation.updated_at': ['UPDATE'] },
+      // Insert: the datum, the body, the author's id (`author` is the trigger's); logout raises a
+      // user's session version, and changes nothing else about users.
+      columns: {
+        'annotation.author_id': ['INSERT'],
+        'annotation.body': ['INSERT', 'UPDATE'],
+        'annotation.data_id': ['INSERT'],
+        'annotation.updated_at': ['UPDATE'],
+        'app_user.session_version': ['UPDATE'],
+      },
     },
   },
 };
