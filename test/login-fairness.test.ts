@@ -8,6 +8,8 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKysely } from '../common/db.js';
+import { ConfigError, readConfig } from '../common/env.js';
+import { serverLimitsSchema } from '../common/http.js';
 import type { RunningService } from '../common/service.js';
 import type { SubscriberDB, SubscriberDb } from '../subscriber-graphql/db.js';
 import { createUser } from '../subscriber-graphql/services/users.js';
@@ -168,5 +170,29 @@ describe('X-Forwarded-For', () => {
       const statuses = (await spoofed(g.url)).map((r) => r.status);
       expect(statuses).toEqual(Array(20).fill(401));
     });
+  });
+});
+
+describe('COLLECTOR_TRUSTED_PROXIES', () => {
+  const read = (value: string) =>
+    readConfig(serverLimitsSchema, { COLLECTOR_TRUSTED_PROXIES: value }).trustedProxies;
+
+  it('takes addresses and CIDRs, comma-separated; unset trusts no proxy', () => {
+    expect(readConfig(serverLimitsSchema, {}).trustedProxies).toEqual([]);
+    expect(read(' 10.0.0.5, 10.1.0.0/16,::1,fd00::/8 ')).toEqual([
+      '10.0.0.5',
+      '10.1.0.0/16',
+      '::1',
+      'fd00::/8',
+    ]);
+  });
+
+  it('names the variable and the bad entry', () => {
+    for (const bad of ['proxy.example.com', '10.0.0.0/33', '10.0.0.1/8/1', '10.0.0']) {
+      expect(() => read(bad)).toThrow(ConfigError);
+      expect(() => read(bad)).toThrow(
+        /COLLECTOR_TRUSTED_PROXIES: ".*" is not an IP address or CIDR/,
+      );
+    }
   });
 });
