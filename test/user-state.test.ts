@@ -7,6 +7,7 @@
 import jwt from 'jsonwebtoken';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureAdmin } from '../collector/setup.js';
 import { createKysely } from '../common/db.js';
 import { migrate } from '../common/migrate.js';
 import type { SubscriberDB, SubscriberDb } from '../subscriber-graphql/db.js';
@@ -263,11 +264,13 @@ describe('the last admin', () => {
   // A database of its own, so that no other test's admins count.
   const dbName = `last_admin_${Date.now()}`;
   let own: SubscriberDb;
+  let ownUrl: string;
   beforeAll(async () => {
     await sql.raw(`CREATE DATABASE ${dbName}`).execute(db);
     const url = new URL(collector().subscriberAdminUrl);
     url.pathname = `/${dbName}`;
-    own = createKysely<SubscriberDB>(url.toString(), { applicationName: 'test' });
+    ownUrl = url.toString();
+    own = createKysely<SubscriberDB>(ownUrl, { applicationName: 'test' });
     await migrate(own as never, 'subscriber');
   });
   afterAll(async () => {
@@ -285,5 +288,22 @@ describe('the last admin', () => {
     await expect(deleteUser(own, 'root')).rejects.toThrow(/last enabled admin/);
     await createUser(own, 'root3', PASSWORD, 'admin');
     expect(await deleteUser(own, 'root')).toBe(0);
+  });
+
+  it("setup's admin password: the same one again keeps admin's tokens, a new one ends them", async () => {
+    const version = async () =>
+      (
+        await own
+          .selectFrom('app_user')
+          .select('session_version')
+          .where('username', '=', 'admin')
+          .executeTakeFirstOrThrow()
+      ).session_version;
+    expect(await ensureAdmin(ownUrl, PASSWORD)).toBeUndefined();
+    const first = await version();
+    await ensureAdmin(ownUrl, PASSWORD);
+    expect(await version()).toBe(first);
+    await ensureAdmin(ownUrl, 'another-password');
+    expect(await version()).toBe(first + 1);
   });
 });

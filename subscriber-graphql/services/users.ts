@@ -55,6 +55,20 @@ export async function setPassword(db: SubscriberDb, username: string, password: 
   return row;
 }
 
+/** Whether `password` is the user's current one (false for an unknown user). */
+export async function passwordIs(
+  db: SubscriberDb,
+  username: string,
+  password: string,
+): Promise<boolean> {
+  const row = await db
+    .selectFrom('app_user')
+    .select('password_hash')
+    .where('username', '=', username)
+    .executeTakeFirst();
+  return row !== undefined && (await verifyPassword(password, row.password_hash));
+}
+
 export async function userExists(db: SubscriberDb, username: string): Promise<boolean> {
   const row = await db
     .selectFrom('app_user')
