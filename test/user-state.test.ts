@@ -4,13 +4,16 @@
  * deleted and created again is another user; a deleted user's annotations stay, as "deleted user".
  * Changes made by the CLI reach the (separate) gateway process within SESSION_CACHE_MS.
  */
+import { randomUUID } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureAdmin } from '../collector/setup.js';
 import { createKysely } from '../common/db.js';
+import { toAppError } from '../common/errors.js';
 import { migrate } from '../common/migrate.js';
 import type { SubscriberDB, SubscriberDb } from '../subscriber-graphql/db.js';
+import { annotate } from '../subscriber-graphql/services/annotations.js';
 import { SESSION_CACHE_MS } from '../subscriber-graphql/services/sessions.js';
 import {
   createUser,
@@ -232,6 +235,15 @@ describe('authorship by user id', () => {
     const refused = await gql(UPDATE, { id }, impostor);
     expect(refused.status).toBe(403);
     expect(refused.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+  });
+});
+
+describe('a user deleted between the session check and the insert', () => {
+  it('annotate answers UNAUTHENTICATED, not a foreign-key error', async () => {
+    const dataId = await replicatedDatum({ tag: uniqueTag('race') });
+    const error = await annotate(db, { dataId, body: 1, authorId: randomUUID() }).catch((e) => e);
+    expect(toAppError(error)?.code).toBe('UNAUTHENTICATED');
+    expect(toAppError(error)?.message).toMatch(NO_LONGER_VALID);
   });
 });
 
