@@ -46,7 +46,7 @@ export async function annotate(
   const body = bodyText(input.body);
   // INSERT … SELECT … WHERE EXISTS answers "unknown datum" in the same statement; the foreign key
   // still guards the race, and its violation maps to NOT_FOUND as well. The author is recorded by
-  // id; a trigger fills in `author`, their username (sql/subscriber/013_user_sessions.sql).
+  // id; a trigger fills in `author`, their username (sql/subscriber/021_user_sessions.sql).
   const row = await db
     .insertInto('annotation')
     .columns(['data_id', 'body', 'author_id'])

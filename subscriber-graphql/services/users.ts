@@ -8,7 +8,7 @@ import { DUMMY_HASH, hashPassword, type SessionUser, verifyPassword } from '../a
 import type { Role, SubscriberDb } from '../db.js';
 import type { LoginThrottle } from './login-throttle.js';
 
-/** What `author` reads on the annotations of a deleted user (set by a trigger, sql 013). */
+/** What `author` reads on the annotations of a deleted user (set by a trigger, sql/subscriber/021_user_sessions.sql). */
 export const DELETED_USER = 'deleted user';
 
 const USERNAME_RE = /^[A-Za-z0-9_.@-]{1,64}$/;
