@@ -1,4 +1,10 @@
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { killAllNow } from '../collector/cluster.js';
+import { type LocalCollector, type LocalOptions, startLocalCollector } from '../collector/local.js';
+import { freeRange } from '../common/ports.js';
 
 export interface Stats {
   p50: number;
@@ -94,4 +100,70 @@ export function numberOption(name: string, envVar: string, fallback: number): nu
   if (!Number.isInteger(n) || n <= 0)
     throw new Error(`--${name} (${envVar}) must be a positive integer, got "${raw}"`);
   return n;
+}
+
+/**
+ * A fresh local collector in a temporary directory for one benchmark run, with `publishers`
+ * publishers on free ports. `cleanup()` stops it and removes its data; Ctrl-C does the same before
+ * exiting, and an abrupt exit at least kills its PostgreSQL servers.
+ */
+export async function benchCollector(
+  label: string,
+  publishers: number,
+  options: Partial<LocalOptions> = {},
+): Promise<{
+  dataDir: string;
+  start: () => Promise<LocalCollector>;
+  cleanup: () => Promise<void>;
+}> {
+  process.once('exit', killAllNow);
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), `collector-bench-${label}-`));
+  await chmod(dataDir, 0o755);
+  let collector: LocalCollector | undefined;
+  let cleaning: Promise<void> | undefined;
+  const cleanup = () => {
+    cleaning ??= (async () => {
+      await collector
+        ?.stop()
+        .catch((e) => process.stderr.write(`while stopping: ${(e as Error).message}\n`));
+      await rm(dataDir, { recursive: true, force: true });
+    })();
+    return cleaning;
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`${signal}: stopping the collector...\n`);
+      void cleanup().finally(() => process.exit(130));
+    });
+  }
+  const start = async () => {
+    const base = await freeRange(publishers + 1);
+    collector = await startLocalCollector({
+      dataDir,
+      publishers,
+      pgPorts: {
+        subscriber: base,
+        publishers: Array.from({ length: publishers }, (_, i) => base + 1 + i),
+      },
+      httpPorts: { gateway: 0, publishers: Array.from({ length: publishers }, () => 0) },
+      adminPassword: BENCH_ADMIN_PASSWORD,
+      bodyLimit: 1024 * 1024,
+      logLevel: 'silent',
+      ...options,
+    });
+    return collector;
+  };
+  return { dataDir, start, cleanup };
+}
+
+export const BENCH_ADMIN_PASSWORD = 'bench-admin-password';
+
+/** A gateway token for user "admin" of a bench collector. */
+export async function benchToken(gatewayUrl: string): Promise<string> {
+  const login = await postJson(
+    `${gatewayUrl}/login`,
+    JSON.stringify({ username: 'admin', password: BENCH_ADMIN_PASSWORD }),
+  );
+  if (login.status !== 200) throw new Error(`login failed: ${login.status} ${login.text}`);
+  return (JSON.parse(login.text) as { token: string }).token;
 }

@@ -16,18 +16,23 @@
  *   npm run bench:query [-- --rows 50000] [-- --samples 200]     (or BENCH_ROWS, BENCH_SAMPLES)
  */
 import 'reflect-metadata';
-import { chmod, mkdtemp, rm, statfs } from 'node:fs/promises';
+import { statfs } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
 import { type CompiledQuery, Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
-import { killAllNow } from '../collector/cluster.js';
-import { type LocalCollector, startLocalCollector } from '../collector/local.js';
+import { type LocalCollector } from '../collector/local.js';
 import type { DataFilter } from '../common/filter.js';
-import { freeRange } from '../common/ports.js';
 import type { SubscriberDB } from '../subscriber-graphql/db.js';
 import { type DataOrderSpec, listDataOrdered } from '../subscriber-graphql/services/data.js';
-import { graphql, numberOption, postJson, type Stats, stats, table } from './lib.js';
+import {
+  benchCollector,
+  benchToken,
+  graphql,
+  numberOption,
+  type Stats,
+  stats,
+  table,
+} from './lib.js';
 
 const ROWS = numberOption('rows', 'BENCH_ROWS', 1_000_000);
 const SAMPLES = numberOption('samples', 'BENCH_SAMPLES', 200);
@@ -53,7 +58,6 @@ const MIN_SAMPLES = 10;
 const STATEMENT_TIMEOUT = '60s';
 /** Disk a row takes on all clusters together (heap, indexes, GIN, WAL): a generous estimate. */
 const BYTES_PER_ROW = 4096;
-const ADMIN_PASSWORD = 'bench-admin-password';
 /** The selective value: in 1 row of 10,000. */
 const NEEDLE = 'GOLDEN-TICKET';
 
@@ -234,43 +238,13 @@ async function plan(pool: pg.Pool, k: Case): Promise<string[]> {
 }
 
 async function main() {
-  process.once('exit', killAllNow);
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'collector-bench-query-'));
-  await chmod(dataDir, 0o755);
-  let collector: LocalCollector | undefined;
-  let cleaning: Promise<void> | undefined;
-  const cleanup = () => {
-    cleaning ??= (async () => {
-      await collector?.stop().catch((e) => say(`while stopping: ${(e as Error).message}`));
-      await rm(dataDir, { recursive: true, force: true });
-    })();
-    return cleaning;
-  };
-  // Ctrl-C: stop the collector and remove its data, then exit (the finally below may never run).
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      say(`${signal}: stopping the collector...`);
-      void cleanup().finally(() => process.exit(130));
-    });
-  }
+  const bench = await benchCollector('query', PUBLISHERS, {
+    env: { COLLECTOR_STATEMENT_TIMEOUT: STATEMENT_TIMEOUT },
+  });
   try {
-    await checkDisk(dataDir);
-    const base = await freeRange(PUBLISHERS + 1);
-    say(`booting a fresh collector (${PUBLISHERS} publishers) in ${dataDir}...`);
-    collector = await startLocalCollector({
-      dataDir,
-      publishers: PUBLISHERS,
-      pgPorts: {
-        subscriber: base,
-        publishers: Array.from({ length: PUBLISHERS }, (_, i) => base + 1 + i),
-      },
-      httpPorts: { gateway: 0, publishers: Array.from({ length: PUBLISHERS }, () => 0) },
-      adminPassword: ADMIN_PASSWORD,
-      bodyLimit: 1024 * 1024,
-      logLevel: 'silent',
-      env: { COLLECTOR_STATEMENT_TIMEOUT: STATEMENT_TIMEOUT },
-    });
-    const c = collector;
+    await checkDisk(bench.dataDir);
+    say(`booting a fresh collector (${PUBLISHERS} publishers) in ${bench.dataDir}...`);
+    const c = await bench.start();
     const sub = new pg.Client({ connectionString: c.subscriberAdminUrl });
     // Stopping the collector ends these sessions; that must not crash the process before cleanup.
     sub.on('error', () => {});
@@ -307,12 +281,7 @@ async function main() {
               pg_size_pretty(pg_total_relation_size('data')) AS total`,
     );
 
-    const login = await postJson(
-      `${c.gatewayUrl}/login`,
-      JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
-    );
-    if (login.status !== 200) throw new Error(`login failed: ${login.status} ${login.text}`);
-    const token = (JSON.parse(login.text) as { token: string }).token;
+    const token = await benchToken(c.gatewayUrl);
     const page = (k: Case) =>
       graphql<PageResult>(c.gatewayUrl, token, PAGE_QUERY, {
         first: PAGE,
@@ -447,7 +416,7 @@ async function main() {
       for (const line of plans.get(k)?.slice(0, 12) ?? []) console.log(`    ${line}`);
     }
   } finally {
-    await cleanup();
+    await bench.cleanup();
   }
 }
 

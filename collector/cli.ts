@@ -11,6 +11,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../common/env.js';
 import { AppError } from '../common/errors.js';
 import { projectRoot } from '../common/paths.js';
+import { registerPublisherKeys } from './commands/publisher-keys.js';
 import { registerSetup } from './commands/setup.js';
 import { CliError } from './commands/shared.js';
 import { registerStart } from './commands/start.js';
@@ -38,12 +39,14 @@ Examples:
   collector user create alice                  a gateway user; prints a generated password
   collector user set-password admin --password-stdin < password.txt
   collector setup                              wire real hosts (compose.yaml runs this)
+  collector publisher-keys create shop         an API key for a publisher client; printed once
 
 Run "collector <command> --help" for a command's options and environment variables.`,
   );
   registerStart(program);
   registerSetup(program);
   registerUser(program);
+  registerPublisherKeys(program);
   // Subcommands fail like the program: an unknown option is a usage error (exit code 2).
   const inherit = (cmd: Command) => {
     for (const sub of cmd.commands) {

@@ -101,6 +101,8 @@ export interface ClusterOptions {
   superuserPassword: string;
   /** The application database to create. */
   database: string;
+  /** More server settings (`name=value`), after the built-in ones. */
+  settings?: string[];
 }
 
 const SERVER_SETTINGS = [
@@ -120,6 +122,32 @@ const SERVER_SETTINGS = [
   // A stopped publisher is retried every second instead of every five.
   'wal_retrieve_retry_interval=1s',
 ];
+
+/**
+ * Client authentication, written over initdb's default at every start, so an existing data
+ * directory gets it too. initdb's default has `host replication all`: any role with the
+ * REPLICATION attribute could then open a physical replication connection and run BASE_BACKUP,
+ * which streams the whole data directory, pg_authid's SCRAM verifiers included. PostgreSQL cannot
+ * give a role logical replication without physical, so no line here names the `replication`
+ * keyword: physical replication is refused to every role, the superuser included (nothing of ours
+ * uses it). A logical walsender (`replication=database`, as a subscription connects) matches the
+ * lines by its database name like an ordinary session, so the replicator is allowed only there.
+ * Connections to other databases (postgres, template1) pass this file but are refused by their
+ * CONNECT privilege, which setup revokes from PUBLIC.
+ */
+export function hbaConf(database: string): string {
+  const db = `"${database.replace(/"/g, '""')}"`;
+  return [
+    '# Written by The Collector at every start (collector/cluster.ts): edits here are lost.',
+    '# TCP from loopback only (there is no Unix socket), always with a SCRAM password.',
+    '# No "replication" line: physical replication (BASE_BACKUP, pg_basebackup) is refused to all.',
+    '# TYPE  DATABASE  USER  ADDRESS  METHOD',
+    `host    ${db}  collector_replicator  127.0.0.1/32  scram-sha-256`,
+    'host    all  collector_replicator  all  reject',
+    'host    all  all  127.0.0.1/32  scram-sha-256',
+    '',
+  ].join('\n');
+}
 
 /** Clusters whose postmaster is our child right now (for an emergency stop). */
 const running = new Set<Cluster>();
@@ -215,6 +243,15 @@ export class Cluster {
     }
   }
 
+  /** Replaces pg_hba.conf with ours (read by the postmaster when it starts). */
+  private async writeHba(ids: RunAs): Promise<void> {
+    const file = path.join(this.options.dataDir, 'pg_hba.conf');
+    const tmp = `${file}.${process.pid}.tmp`;
+    await writeFile(tmp, hbaConf(this.options.database), { mode: 0o600 });
+    if (ids.uid !== undefined && ids.gid !== undefined) await chown(tmp, ids.uid, ids.gid);
+    await rename(tmp, file);
+  }
+
   /** PID of a postmaster running on this data directory, if any. */
   async runningPid(): Promise<number | undefined> {
     let text: string;
@@ -236,7 +273,8 @@ export class Cluster {
     const { postgres } = await binaries();
     const ids = await runAs();
     const args = ['-D', this.options.dataDir, '-p', String(this.options.port)];
-    for (const s of SERVER_SETTINGS) args.push('-c', s);
+    for (const s of [...SERVER_SETTINGS, ...(this.options.settings ?? [])]) args.push('-c', s);
+    await this.writeHba(ids);
     const log = await open(this.logFile, 'a');
     if (ids.uid !== undefined && ids.gid !== undefined) await log.chown(ids.uid, ids.gid);
     const child = spawn(postgres, args, {

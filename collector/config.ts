@@ -4,6 +4,7 @@ import {
   type ConfigOf,
   dbPassword,
   int,
+  invalid,
   LOG_LEVELS,
   namedUrls,
   oneOf,
@@ -11,6 +12,7 @@ import {
   port,
   postgresUrl,
   readConfig,
+  type Setting,
   secret,
   str,
 } from '../common/env.js';
@@ -32,7 +34,12 @@ export const localSchema = {
     default: '.collector',
   }),
   adminPassword,
-  jwtSecret: secret('COLLECTOR_JWT_SECRET', 'HS256 key that signs login tokens', 32),
+  // Optional even with NODE_ENV=production: npm start then uses the random key it generated
+  // (32 bytes from the system's CSPRNG) and keeps in <dataDir>/secrets.json, mode 0600. That is no
+  // public default; a key given here is checked like the gateway's own.
+  jwtSecret: secret('COLLECTOR_JWT_SECRET', 'HS256 key that signs login tokens', 32, {
+    requiredInProduction: false,
+  }),
   gatewayPort: port('COLLECTOR_GATEWAY_PORT', 'port of the GraphQL gateway', 4000),
   publisherPortBase: port(
     'COLLECTOR_PUBLISHER_PORT_BASE',
@@ -46,9 +53,35 @@ export const localSchema = {
   ),
   bodyLimit: bytes('COLLECTOR_BODY_LIMIT', 'largest accepted request body', 1024 * 1024),
   logLevel: oneOf('COLLECTOR_LOG_LEVEL', 'server log level', LOG_LEVELS, 'warn'),
+  maxSlotWalKeepSize: walSize(
+    'COLLECTOR_MAX_SLOT_WAL_KEEP_SIZE',
+    "WAL each embedded publisher keeps for a lagging or absent subscriber's slot (-1: unbounded)",
+    // One disk holds every embedded cluster, and the launcher runs the subscriber beside its
+    // publishers: it lags only while it crashes and restarts, or while one publisher takes in a
+    // bulk load. 1GB is minutes of the heaviest ingest measured here, and a laptop can spare it.
+    '1GB',
+  ),
 };
 
 export type LocalConfig = ConfigOf<typeof localSchema>;
+
+/** A PostgreSQL size setting as PostgreSQL writes it (`1GB`, `512MB`), or -1 for no bound. */
+function walSize(name: string, description: string, def: string): Setting<string> {
+  return {
+    name,
+    description,
+    parse(raw) {
+      if (raw === undefined) return def;
+      const value = raw.trim();
+      if (value === '-1') return value;
+      const m = /^(\d+)(MB|GB|TB)$/.exec(value);
+      if (!m || Number(m[1]) < 1) {
+        throw invalid(`must be a size like 512MB, 1GB or 2TB, or -1 for no bound, got "${raw}"`);
+      }
+      return value;
+    },
+  };
+}
 
 const DB_PASSWORD_MIN = 12;
 
@@ -77,9 +110,39 @@ export const setupSchema = {
     DB_PASSWORD_MIN,
   ),
   adminPassword,
+  replicationSslRootCert: str(
+    'COLLECTOR_REPLICATION_SSLROOTCERT',
+    "CA file, as a path on the subscriber's PostgreSQL server, that signed the publishers' server " +
+      'certificates: the subscriptions then connect with sslmode=verify-full (unset: the ssl* ' +
+      'parameters of COLLECTOR_PUBLISHER_ADMIN_URLS, if any)',
+    { optional: true },
+  ) as Setting<string | undefined>,
+  replicationSslMode: optionalOneOf(
+    'COLLECTOR_REPLICATION_SSLMODE',
+    'libpq sslmode of the subscriptions (default: verify-full with COLLECTOR_REPLICATION_SSLROOTCERT)',
+    ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'],
+  ),
 };
 
 export type SetupConfig = ConfigOf<typeof setupSchema>;
+
+/** One of `values`, or undefined when unset. */
+function optionalOneOf(
+  name: string,
+  description: string,
+  values: readonly string[],
+): Setting<string | undefined> {
+  return {
+    name,
+    description,
+    parse(raw) {
+      if (raw !== undefined && !values.includes(raw)) {
+        throw invalid(`must be one of ${values.join(', ')}, got "${raw}"`);
+      }
+      return raw;
+    },
+  };
+}
 
 export const readLocalConfig = (env = process.env) => readConfig(localSchema, env);
 export const readSetupConfig = (env = process.env) => readConfig(setupSchema, env);

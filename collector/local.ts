@@ -8,10 +8,11 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { LogLevel } from '../common/env.js';
+import { isProduction, type LogLevel, readConfig } from '../common/env.js';
 import { projectRoot } from '../common/paths.js';
 import { portIsFree } from '../common/ports.js';
 import { assertPostgresCanReach, Cluster, isAlive } from './cluster.js';
+import { localSchema } from './config.js';
 import { ensureAdmin, generatePassword, type RolePasswords, setup } from './setup.js';
 import { type BackoffOptions, SupervisedChild } from './supervisor.js';
 
@@ -34,6 +35,11 @@ export interface LocalOptions {
    * of publisher-api/config.ts or subscriber-graphql/config.ts (timeouts, limits, NODE_ENV).
    */
   env?: Record<string, string>;
+  /**
+   * WAL a publisher keeps for a replication slot whose subscriber lags or is gone (PostgreSQL's
+   * syntax: 1GB, 512MB, -1 for no bound). Default: COLLECTOR_MAX_SLOT_WAL_KEEP_SIZE, else 1GB.
+   */
+  maxSlotWalKeepSize?: string;
   /** Restart delays for dead services and PostgreSQL servers (tests shorten them). */
   backoff?: BackoffOptions;
   /** Aborting stops whatever has started so far, and the start rejects with StartAborted. */
@@ -61,6 +67,8 @@ export interface LocalCollector {
   /** The GraphQL gateway's process. */
   gateway: SupervisedChild;
   jwtSecret: string;
+  /** Whether the services run with NODE_ENV=production (from this process's env or `env`). */
+  production: boolean;
   /** Set only on the start that created `admin` with a generated password. */
   generatedAdminPassword?: string;
   stop(): Promise<void>;
@@ -68,9 +76,36 @@ export interface LocalCollector {
 
 /** What is generated once and kept in `<dataDir>/secrets.json` (mode 0600). */
 export interface LocalSecrets {
-  superuserPassword: string;
+  /**
+   * Each cluster's own password for its `postgres` superuser, by cluster name (subscriber, pub1,
+   * …): one leaked password opens one cluster, not all of them.
+   */
+  superuserPasswords: Record<string, string>;
+  /**
+   * The one superuser password that every cluster shared before they had their own. A data
+   * directory from then keeps it for the clusters created with it; new clusters get their own.
+   */
+  superuserPassword?: string;
   roles: RolePasswords;
   jwtSecret: string;
+}
+
+/** The superuser password of one local cluster ("subscriber", "pub1", …). */
+export function superuserPasswordOf(secrets: LocalSecrets, cluster: string): string {
+  const password = secrets.superuserPasswords[cluster] ?? secrets.superuserPassword;
+  if (password === undefined)
+    throw new Error(`secrets.json has no password for cluster ${cluster}`);
+  return password;
+}
+
+/**
+ * One line for the start banner: which mode the services run in, and what that changes. The
+ * services read NODE_ENV themselves; npm start passes its own environment on to them.
+ */
+export function modeLine(production: boolean): string {
+  return production
+    ? 'Mode: production (NODE_ENV=production): no Sandbox, GraphiQL or introspection, no schema hints in errors'
+    : 'Mode: development: Apollo Sandbox, GraphiQL and introspection are on (NODE_ENV=production turns them off)';
 }
 
 export class AlreadyRunningError extends Error {}
@@ -94,24 +129,68 @@ export async function readSecrets(dataDir: string): Promise<LocalSecrets | undef
   } catch {
     // reported below
   }
+  const perCluster = secrets?.superuserPasswords;
   const complete =
-    typeof secrets?.superuserPassword === 'string' &&
-    typeof secrets.jwtSecret === 'string' &&
+    (typeof secrets?.superuserPassword === 'string' ||
+      (typeof perCluster === 'object' &&
+        perCluster !== null &&
+        Object.values(perCluster).every((v) => typeof v === 'string'))) &&
+    typeof secrets?.jwtSecret === 'string' &&
     ['publisherApi', 'replicator', 'gateway'].every(
       (k) =>
         typeof (secrets?.roles as unknown as Record<string, unknown> | undefined)?.[k] === 'string',
     );
-  if (secrets && complete) return secrets;
+  if (secrets && complete) {
+    // The format before per-cluster passwords had only `superuserPassword`.
+    if (typeof perCluster !== 'object' || perCluster === null) secrets.superuserPasswords = {};
+    return secrets;
+  }
   throw new Error(
     `${file} is not valid JSON or lacks passwords. Restore it from a backup; without it the local clusters' ` +
       `passwords are lost (deleting ${dataDir} starts over, and deletes all local data).`,
   );
 }
 
-async function loadOrCreateSecrets(dataDir: string, clusterDirs: string[]): Promise<LocalSecrets> {
+async function writeSecrets(dataDir: string, secrets: LocalSecrets): Promise<void> {
+  // Written whole or not at all: a torn file would lose the clusters' passwords.
+  const tmp = `${secretsFile(dataDir)}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
+  await rename(tmp, secretsFile(dataDir));
+}
+
+/**
+ * The secrets of `dataDir`, created on the first start. Every cluster gets its own superuser
+ * password when it is created; a cluster created before that keeps the shared one it was created
+ * with (its password is in its pg_authid, and this launcher never rotates it behind your back).
+ */
+async function loadOrCreateSecrets(
+  dataDir: string,
+  clusters: Array<{ name: string; dir: string }>,
+): Promise<LocalSecrets> {
+  const isInitialised = (dir: string) => existsSync(path.join(dir, 'PG_VERSION'));
   const existing = await readSecrets(dataDir);
-  if (existing) return existing;
-  const initialised = clusterDirs.filter((d) => existsSync(path.join(d, 'PG_VERSION')));
+  if (existing) {
+    let changed = false;
+    for (const { name, dir } of clusters) {
+      if (existing.superuserPasswords[name] !== undefined) continue;
+      if (isInitialised(dir)) {
+        if (existing.superuserPassword === undefined) {
+          throw new Error(
+            `${secretsFile(dataDir)} has no superuser password for the cluster in ${dir}. Restore ` +
+              `the file from a backup, or delete ${dir} to recreate that cluster (losing its data).`,
+          );
+        }
+        // Created with the shared password of the old format: it keeps it, now under its name.
+        existing.superuserPasswords[name] = existing.superuserPassword;
+      } else {
+        existing.superuserPasswords[name] = generatePassword();
+      }
+      changed = true;
+    }
+    if (changed) await writeSecrets(dataDir, existing);
+    return existing;
+  }
+  const initialised = clusters.filter((c) => isInitialised(c.dir)).map((c) => c.dir);
   if (initialised.length > 0) {
     throw new Error(
       `${secretsFile(dataDir)} is missing, but ${initialised.join(', ')} hold(s) clusters ` +
@@ -120,7 +199,7 @@ async function loadOrCreateSecrets(dataDir: string, clusterDirs: string[]): Prom
     );
   }
   const secrets: LocalSecrets = {
-    superuserPassword: generatePassword(),
+    superuserPasswords: Object.fromEntries(clusters.map((c) => [c.name, generatePassword()])),
     roles: {
       publisherApi: generatePassword(),
       replicator: generatePassword(),
@@ -128,10 +207,7 @@ async function loadOrCreateSecrets(dataDir: string, clusterDirs: string[]): Prom
     },
     jwtSecret: randomBytes(32).toString('base64url'),
   };
-  // Written whole or not at all: a torn file would lose the clusters' passwords.
-  const tmp = `${secretsFile(dataDir)}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
-  await rename(tmp, secretsFile(dataDir));
+  await writeSecrets(dataDir, secrets);
   return secrets;
 }
 
@@ -224,25 +300,30 @@ export async function startLocalCollector(opts: LocalOptions): Promise<LocalColl
 
   try {
     const names = Array.from({ length: opts.publishers }, (_, i) => `pub${i + 1}`);
-    const secrets = await loadOrCreateSecrets(dataDir, [
-      path.join(dataDir, 'subscriber'),
-      ...names.map((n) => path.join(dataDir, n)),
-    ]);
+    const secrets = await loadOrCreateSecrets(
+      dataDir,
+      ['subscriber', ...names].map((name) => ({ name, dir: path.join(dataDir, name) })),
+    );
     const subscriberCluster = new Cluster({
       name: 'subscriber',
       dataDir: path.join(dataDir, 'subscriber'),
       port: opts.pgPorts.subscriber,
-      superuserPassword: secrets.superuserPassword,
+      superuserPassword: superuserPasswordOf(secrets, 'subscriber'),
       database: DATABASE,
     });
+    const maxSlotWalKeepSize =
+      opts.maxSlotWalKeepSize ??
+      readConfig({ size: localSchema.maxSlotWalKeepSize }, process.env).size;
     const publisherClusters = names.map(
       (name, i) =>
         new Cluster({
           name,
           dataDir: path.join(dataDir, name),
           port: opts.pgPorts.publishers[i] ?? 0,
-          superuserPassword: secrets.superuserPassword,
+          superuserPassword: superuserPasswordOf(secrets, name),
           database: DATABASE,
+          // A slot whose subscriber is gone would otherwise keep WAL until the disk is full.
+          settings: [`max_slot_wal_keep_size=${maxSlotWalKeepSize}`],
         }),
     );
     const all = [subscriberCluster, ...publisherClusters];
@@ -346,6 +427,7 @@ export async function startLocalCollector(opts: LocalOptions): Promise<LocalColl
       subscriberCluster,
       gateway,
       jwtSecret,
+      production: isProduction(common),
       generatedAdminPassword,
       stop: stopAll,
     };

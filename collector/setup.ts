@@ -37,10 +37,20 @@ export interface RolePasswords {
   gateway: string;
 }
 
+/**
+ * TLS of the subscriptions' connections to the publishers, over what the admin URLs say. The CA
+ * file is read by the subscriber's PostgreSQL server, so the path is one on that server.
+ */
+export interface ReplicationTls {
+  sslmode?: string;
+  sslrootcert?: string;
+}
+
 export interface SetupOptions {
   subscriberAdminUrl: string;
   publishers: PublisherTarget[];
   passwords: RolePasswords;
+  replicationTls?: ReplicationTls;
   progress?: (message: string) => void;
 }
 
@@ -75,7 +85,11 @@ const LIBPQ_SSL_KEYS = new Set([
   'ssl_max_protocol_version',
 ]);
 
-export function replicationConninfo(p: PublisherTarget, password: string): string {
+export function replicationConninfo(
+  p: PublisherTarget,
+  password: string,
+  tls: ReplicationTls = {},
+): string {
   const url = new URL(p.adminUrl);
   const parts: Record<string, string> = {
     // URL hosts keep IPv6 brackets ([::1]); libpq wants them bare.
@@ -98,6 +112,13 @@ export function replicationConninfo(p: PublisherTarget, password: string): strin
     ) {
       parts.sslmode = 'require';
     }
+  }
+  // A CA given to setup means "check who you talk to": verify-full unless told otherwise.
+  if (tls.sslrootcert) {
+    parts.sslrootcert = tls.sslrootcert;
+    parts.sslmode = tls.sslmode ?? 'verify-full';
+  } else if (tls.sslmode) {
+    parts.sslmode = tls.sslmode;
   }
   return Object.entries(parts)
     .map(([k, v]) => `${k}=${conninfoValue(v)}`)
@@ -146,9 +167,69 @@ async function setRolePassword(db: Kysely<unknown>, role: string, password: stri
     .execute(db);
 }
 
-async function setupPublisher(p: PublisherTarget, passwords: RolePasswords): Promise<void> {
+/** The databases every cluster has besides ours, which PUBLIC may connect to by default. */
+const MAINTENANCE_DATABASES = ['postgres', 'template1'];
+
+/**
+ * By default PUBLIC may connect to every database and create TEMP tables there. Migrations revoke
+ * that on the collector's database only (they run inside it); here the same goes for `postgres`
+ * and `template1`, from a session in the collector's database (a database's privileges can be
+ * changed from any database of its cluster). Only a superuser or the databases' owner may: if
+ * setup's role is neither (a managed service), the REVOKE only warns, and so does setup.
+ */
+async function closeMaintenanceDatabases(
+  db: Kysely<unknown>,
+  where: string,
+  say: (message: string) => void,
+): Promise<void> {
+  const { rows } = await sql<{ datname: string }>`
+    SELECT datname FROM pg_database WHERE datname = ANY(${MAINTENANCE_DATABASES})`.execute(db);
+  for (const { datname } of rows) {
+    await sql
+      .raw(`REVOKE CONNECT, TEMPORARY ON DATABASE ${pg.escapeIdentifier(datname)} FROM PUBLIC`)
+      .execute(db);
+  }
+  const open = await sql<{ datname: string }>`
+    SELECT datname FROM pg_database WHERE datname = ANY(${MAINTENANCE_DATABASES})
+       AND (has_database_privilege('public', oid, 'CONNECT')
+            OR has_database_privilege('public', oid, 'TEMPORARY'))`.execute(db);
+  if (open.rows.length > 0) {
+    const names = open.rows.map((r) => r.datname).join(', ');
+    say(
+      `warning: on ${where}, every role may still connect to ${names}: setup's role could not ` +
+        `revoke it. As a superuser, run: REVOKE CONNECT, TEMPORARY ON DATABASE ${names} FROM PUBLIC;`,
+    );
+  }
+}
+
+/**
+ * A replication slot whose subscriber is gone keeps WAL forever unless max_slot_wal_keep_size
+ * bounds it. The embedded clusters set it; on a real host it is the operator's postgresql.conf.
+ */
+async function checkSlotWalBound(
+  db: Kysely<unknown>,
+  where: string,
+  say: (message: string) => void,
+): Promise<void> {
+  const { rows } = await sql<{ setting: string }>`
+    SELECT setting FROM pg_settings WHERE name = 'max_slot_wal_keep_size'`.execute(db);
+  if (rows[0]?.setting === '-1') {
+    say(
+      `warning: ${where} has max_slot_wal_keep_size = -1: a subscriber that stays away keeps WAL ` +
+        'there until the disk is full. Set a bound in its postgresql.conf (README, "Database roles").',
+    );
+  }
+}
+
+async function setupPublisher(
+  p: PublisherTarget,
+  passwords: RolePasswords,
+  say: (message: string) => void,
+): Promise<void> {
   await withDb(p.adminUrl, async (db) => {
     await migrate(db, 'publisher');
+    await closeMaintenanceDatabases(db, `publisher ${p.name}`, say);
+    await checkSlotWalBound(db, `publisher ${p.name}`, say);
     await setRolePassword(db, 'collector_publisher_api', passwords.publisherApi);
     await setRolePassword(db, 'collector_replicator', passwords.replicator);
     // The publisher's name is a database default; the API's role cannot insert this column.
@@ -162,9 +243,10 @@ async function ensureSubscription(
   db: Kysely<unknown>,
   p: PublisherTarget,
   password: string,
+  tls?: ReplicationTls,
 ): Promise<'created' | 'updated' | 'unchanged'> {
   const name = subscriptionName(p.name);
-  const conninfo = replicationConninfo(p, password);
+  const conninfo = replicationConninfo(p, password, tls);
   const { rows } = await sql<{ subconninfo: string; subenabled: boolean }>`
     SELECT subconninfo, subenabled FROM pg_subscription
     WHERE subname = ${name}
@@ -219,14 +301,20 @@ export async function setup(opts: SetupOptions): Promise<void> {
     names.add(p.name);
   }
 
-  await Promise.all(opts.publishers.map((p) => setupPublisher(p, opts.passwords)));
+  await Promise.all(opts.publishers.map((p) => setupPublisher(p, opts.passwords, say)));
   say(`schema, roles and publication ready on ${opts.publishers.length} publisher(s)`);
 
   await withDb(opts.subscriberAdminUrl, async (db) => {
     await migrate(db, 'subscriber');
+    await closeMaintenanceDatabases(db, 'the subscriber', say);
     await setRolePassword(db, 'collector_gateway', opts.passwords.gateway);
     for (const p of opts.publishers) {
-      const outcome = await ensureSubscription(db, p, opts.passwords.replicator);
+      const outcome = await ensureSubscription(
+        db,
+        p,
+        opts.passwords.replicator,
+        opts.replicationTls,
+      );
       say(`subscription ${subscriptionName(p.name)} → ${p.name}: ${outcome}`);
     }
   });

@@ -37,6 +37,40 @@ export const rawJsonTypes = {
 
 const IDLE_IN_TRANSACTION_MS = 60_000;
 
+/**
+ * Statement texts that run as named prepared statements: parsed and planned once per connection,
+ * then only bound and executed. A service has a few dozen shapes of statement (values are always
+ * parameters); past this many distinct texts (filters of many shapes), new ones run unnamed, so
+ * neither this map nor each connection's statements grow without bound.
+ */
+const MAX_PREPARED = 500;
+const statementNames = new Map<string, string>();
+
+function statementName(text: string): string | undefined {
+  let name = statementNames.get(text);
+  if (name === undefined && statementNames.size < MAX_PREPARED) {
+    name = `collector_${statementNames.size}`;
+    statementNames.set(text, name);
+  }
+  return name;
+}
+
+/**
+ * Makes `client` run each parameterised query (Kysely passes text and values) as a named prepared
+ * statement. A text without values may hold several statements (migrations): it runs as it is.
+ */
+function prepareStatements(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as { query: unknown }).query = (...args: unknown[]) => {
+    const [text, values] = args;
+    if (typeof text === 'string' && Array.isArray(values) && values.length > 0) {
+      const name = statementName(text);
+      if (name !== undefined) return query({ name, text, values }, ...args.slice(2));
+    }
+    return query(...args);
+  };
+}
+
 /** A Kysely instance over a `pg` pool. Each process builds its own from its validated config. */
 export function createKysely<DB>(connectionString: string, opts: PoolOptions): Kysely<DB> {
   const settings = [opts.options ?? ''];
@@ -61,7 +95,10 @@ export function createKysely<DB>(connectionString: string, opts: PoolOptions): K
   // postmaster) emits 'error' on itself, and the pool listens only while the client is idle: with
   // no listener there, Node would crash the whole process. Its query rejects anyway, and the pool
   // discards the broken client when it is released.
-  pool.on('connect', (client) => client.on('error', () => {}));
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+    prepareStatements(client);
+  });
   return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
 }
 

@@ -92,13 +92,68 @@ export function str(name: string, description: string, opts: Opts<string> = {}):
   return setting(name, description, opts, (raw) => raw);
 }
 
-/** A secret: no default in production, and a minimum length everywhere. */
+/** Fewest bits per character (Shannon, over the key's own characters) a key may have. */
+export const MIN_SECRET_BITS_PER_CHAR = 2.5;
+
+/**
+ * Bits per character of `text`, estimated from how often each of its characters occurs. Random
+ * hex (openssl rand -hex 32) scores about 3.8 and never came near 2.5 in a million tries even at
+ * its shortest (32 characters: 2.84 was the lowest); base64 scores about 5. One letter repeated
+ * scores 0, "abab…" 1.
+ */
+export function bitsPerChar(text: string): number {
+  const counts = new Map<string, number>();
+  const chars = [...text];
+  for (const c of chars) counts.set(c, (counts.get(c) ?? 0) + 1);
+  let bits = 0;
+  for (const n of counts.values()) bits -= (n / chars.length) * Math.log2(n / chars.length);
+  return bits;
+}
+
+/** The shortest string that `text` repeats ("pass" for "passpasspass"), if it repeats one. */
+export function repeatedUnit(text: string): string | undefined {
+  for (let period = 1; period <= text.length / 2; period++) {
+    let repeats = true;
+    for (let i = period; i < text.length && repeats; i++) repeats = text[i] === text[i - period];
+    if (repeats) return text.slice(0, period);
+  }
+  return undefined;
+}
+
+/**
+ * A signing key: a minimum length everywhere, enough variety to be a generated key rather than a
+ * typed one, and (unless told otherwise) no default in production.
+ */
 export function secret(
   name: string,
   description: string,
   minLength: number,
+  opts: { requiredInProduction?: boolean } = {},
 ): Setting<string | undefined> {
-  return optionalPassword(name, description, minLength, { requiredInProduction: true });
+  return setting<string | undefined>(
+    name,
+    description,
+    { requiredInProduction: opts.requiredInProduction ?? true, optional: true },
+    (raw) => {
+      checkSecret(raw, minLength);
+      // No estimate tells a random key from every pattern; these catch what people type instead
+      // of a key: one letter or a word over and over, or a few characters in any order.
+      const unit = repeatedUnit(raw);
+      const bits = bitsPerChar(raw);
+      const why = unit
+        ? `"${unit.length > 8 ? `${unit.slice(0, 8)}…` : unit}" repeated`
+        : bits < MIN_SECRET_BITS_PER_CHAR
+          ? `${new Set(raw).size} distinct characters, ${bits.toFixed(1)} bits each where ` +
+            `${MIN_SECRET_BITS_PER_CHAR} are needed`
+          : undefined;
+      if (why) {
+        throw new Invalid(
+          `is too predictable to be a key (${why}): generate one with openssl rand -hex 32`,
+        );
+      }
+      return raw;
+    },
+  );
 }
 
 export function int(

@@ -3,12 +3,16 @@
  * failure to a code and a status, sent as `{ "error": { "code", "message" } }` (REST) or, under
  * the GraphQL path, as `{ "errors": [{ "message", "extensions": { "code" } }] }`.
  */
+
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { createSecureContext, Server as TlsServer } from 'node:tls';
 import cors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Kysely } from 'kysely';
 import { ping } from './db.js';
 import {
+  ConfigError,
   duration,
   int,
   invalid,
@@ -46,6 +50,86 @@ const corsOrigins: Setting<Array<string | RegExp>> = {
     return list;
   },
 };
+
+/** Reads a PEM file named by a setting, or throws a one-line message naming the setting. */
+function readPem(setting: string, file: string): Buffer {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(file);
+  } catch (e) {
+    throw invalid(
+      `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
+  }
+  if (!pem.includes('-----BEGIN ')) throw invalid(`${file} is not a PEM file (${setting})`);
+  return pem;
+}
+
+/**
+ * A certificate or key file to serve HTTPS with: both or neither. Read (and checked) at start-up,
+ * so that a missing or unreadable file stops the process with a line naming the variable.
+ */
+function tlsFile(name: string, other: string, what: string): Setting<string | undefined> {
+  return {
+    name,
+    description: `${what} (PEM file) to serve HTTPS directly, with ${other}; unset: plain HTTP`,
+    parse(raw, env) {
+      if (raw === undefined) {
+        if (env[other]) throw invalid(`is required when ${other} is set: give both or neither`);
+        return undefined;
+      }
+      readPem(name, raw);
+      return raw;
+    },
+  };
+}
+
+/**
+ * HTTPS served by the process itself (COLLECTOR_TLS_CERT and COLLECTOR_TLS_KEY), for a deployment
+ * without a TLS-terminating proxy in front. Part of every server's schema, as the limits below.
+ */
+export const tlsSchema = {
+  tlsCert: tlsFile(
+    'COLLECTOR_TLS_CERT',
+    'COLLECTOR_TLS_KEY',
+    'certificate, with its chain, of this server',
+  ),
+  tlsKey: tlsFile('COLLECTOR_TLS_KEY', 'COLLECTOR_TLS_CERT', 'private key of the certificate'),
+};
+
+/** The `https` options for Fastify, or undefined for plain HTTP; errors name the variables. */
+export function tlsOptions(opts: {
+  tlsCert?: string;
+  tlsKey?: string;
+}): { cert: Buffer; key: Buffer } | undefined {
+  if (!opts.tlsCert && !opts.tlsKey) return undefined;
+  const problems: string[] = [];
+  const read = (name: string, file: string | undefined) => {
+    if (!file) {
+      problems.push(`${name}: is required when the other TLS file is set: give both or neither`);
+      return Buffer.alloc(0);
+    }
+    try {
+      return readPem(name, file);
+    } catch (e) {
+      problems.push(`${name}: ${(e as Error).message}`);
+      return Buffer.alloc(0);
+    }
+  };
+  const cert = read('COLLECTOR_TLS_CERT', opts.tlsCert);
+  const key = read('COLLECTOR_TLS_KEY', opts.tlsKey);
+  if (problems.length === 0) {
+    try {
+      createSecureContext({ cert, key });
+    } catch (e) {
+      problems.push(
+        `COLLECTOR_TLS_CERT, COLLECTOR_TLS_KEY: not a usable certificate and key (${(e as Error).message})`,
+      );
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { cert, key };
+}
 
 /**
  * The reverse proxies whose X-Forwarded-For the server believes. Unset: none, so `request.ip` is
@@ -112,6 +196,7 @@ export const serverLimitsSchema = {
   }),
   corsOrigins,
   trustedProxies,
+  ...tlsSchema,
 };
 
 export interface ServerLimits {
@@ -122,6 +207,9 @@ export interface ServerLimits {
   maxConnections: number;
   corsOrigins: Array<string | RegExp>;
   trustedProxies: string[];
+  /** Certificate and key files: HTTPS when both are set. */
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /** A service config whose server limits and statement timeout may be left to their defaults. */
@@ -180,24 +268,27 @@ export function sendError(reply: FastifyReply, error: AppError, graphql = false)
 
 export function createHttpServer(options: HttpOptions): FastifyInstance {
   const opts = { ...DEFAULT_LIMITS, ...options };
+  const httpOptions = {
+    // Node checks the request and header deadlines only this often (30 s by default).
+    connectionsCheckingInterval: Math.min(1000, opts.headersTimeoutMs),
+    headersTimeout: Math.min(opts.headersTimeoutMs, opts.requestTimeoutMs),
+  };
+  const tls = tlsOptions(opts);
+  // One factory for both: Fastify's `https` server takes the http.Server options too.
   const app = Fastify({
+    ...(tls ? { https: { ...httpOptions, ...tls } } : { http: httpOptions }),
     bodyLimit: opts.bodyLimit,
     logger: { level: opts.logLevel },
     requestTimeout: opts.requestTimeoutMs,
     keepAliveTimeout: opts.keepAliveTimeoutMs,
     connectionTimeout: opts.idleTimeoutMs,
-    http: {
-      // Node checks the request and header deadlines only this often (30 s by default).
-      connectionsCheckingInterval: Math.min(1000, opts.headersTimeoutMs),
-      headersTimeout: Math.min(opts.headersTimeoutMs, opts.requestTimeoutMs),
-    },
     routerOptions: { ignoreTrailingSlash: true },
     trustProxy: opts.trustedProxies.length > 0 ? opts.trustedProxies : false,
     // Clients may store any JSON, including keys named "__proto__" or "constructor". JSON.parse
     // makes them own properties (no prototype pollution), and we only serialize them back.
     onProtoPoisoning: 'ignore',
     onConstructorPoisoning: 'ignore',
-  });
+  }) as unknown as FastifyInstance;
 
   const origins = opts.corsOrigins;
   if (origins.length > 0) {
@@ -308,8 +399,9 @@ export async function listen(
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : where.port;
   const host = where.host === '0.0.0.0' ? '127.0.0.1' : where.host;
+  const scheme = app.server instanceof TlsServer ? 'https' : 'http';
   return {
-    url: `http://${host}:${port}`,
+    url: `${scheme}://${host}:${port}`,
     async stop() {
       await app.close();
       await cleanup();

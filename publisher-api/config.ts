@@ -2,19 +2,47 @@ import { statementTimeoutSetting } from '../common/db.js';
 import {
   bytes,
   type ConfigOf,
+  duration,
   int,
+  invalid,
+  isProduction,
   logLevel,
   port,
   postgresUrl,
   readConfig,
+  type Setting,
   str,
 } from '../common/env.js';
 import { type LimitsOptional, serverLimitsSchema } from '../common/http.js';
+import { AUTH_MODES, type AuthMode } from './auth.js';
 
 /** How long an Idempotency-Key is remembered by default: a day covers any client's retries. */
 export const DEFAULT_IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
 /** How often expired keys are deleted by default. */
 export const DEFAULT_IDEMPOTENCY_SWEEP_SECONDS = 600;
+
+/** How long a verified (or refused) API key is remembered: also the longest revocation delay. */
+export const DEFAULT_KEY_CACHE_TTL_MS = 5000;
+
+/** `required` unless told otherwise in production; `optional` elsewhere (npm start, tests). */
+export function defaultAuthMode(env: Record<string, string | undefined> = process.env): AuthMode {
+  return isProduction(env) ? 'required' : 'optional';
+}
+
+const auth: Setting<AuthMode> = {
+  name: 'COLLECTOR_PUBLISHER_AUTH',
+  description:
+    'required: POST and GET /data need an API key (Authorization: Bearer); optional: requests ' +
+    'without one are allowed, a key sent is still checked (default: required when ' +
+    'NODE_ENV=production, else optional)',
+  parse(raw, env) {
+    if (raw === undefined) return defaultAuthMode(env);
+    if (!(AUTH_MODES as readonly string[]).includes(raw)) {
+      throw invalid(`must be one of ${AUTH_MODES.join(', ')}, got "${raw}"`);
+    }
+    return raw as AuthMode;
+  },
+};
 
 export const publisherSchema = {
   databaseUrl: postgresUrl(
@@ -39,6 +67,13 @@ export const publisherSchema = {
     'seconds between deletions of expired Idempotency-Keys (default 600)',
     { default: DEFAULT_IDEMPOTENCY_SWEEP_SECONDS, min: 1 },
   ),
+  auth,
+  keyCacheTtlMs: duration(
+    'COLLECTOR_PUBLISHER_KEY_CACHE_TTL',
+    'how long a checked API key is remembered, so also how long a revoked key keeps working (0s: look up every request)',
+    DEFAULT_KEY_CACHE_TTL_MS,
+    { max: 300_000 },
+  ),
 };
 
 export type PublisherConfig = ConfigOf<typeof publisherSchema>;
@@ -47,17 +82,17 @@ export type PublisherConfig = ConfigOf<typeof publisherSchema>;
  * What starting an API takes: the settings added after the first release may be left out (the
  * launcher and older callers build this object by hand), and then default as from the environment.
  */
-export type PublisherOptions = Omit<
-  LimitsOptional<PublisherConfig>,
-  'idempotencyTtlSeconds' | 'idempotencySweepSeconds'
-> &
-  Partial<Pick<PublisherConfig, 'idempotencyTtlSeconds' | 'idempotencySweepSeconds'>>;
+type AddedLater = 'idempotencyTtlSeconds' | 'idempotencySweepSeconds' | 'auth' | 'keyCacheTtlMs';
+export type PublisherOptions = Omit<LimitsOptional<PublisherConfig>, AddedLater> &
+  Partial<Pick<PublisherConfig, AddedLater>>;
 
 export function withDefaults(opts: PublisherOptions): LimitsOptional<PublisherConfig> {
   return {
     ...opts,
     idempotencyTtlSeconds: opts.idempotencyTtlSeconds ?? DEFAULT_IDEMPOTENCY_TTL_SECONDS,
     idempotencySweepSeconds: opts.idempotencySweepSeconds ?? DEFAULT_IDEMPOTENCY_SWEEP_SECONDS,
+    auth: opts.auth ?? defaultAuthMode(),
+    keyCacheTtlMs: opts.keyCacheTtlMs ?? DEFAULT_KEY_CACHE_TTL_MS,
   };
 }
 

@@ -17,9 +17,23 @@ export interface IdempotencyKeyTable {
   created_at: ColumnType<Date, never, never>;
 }
 
+/**
+ * API keys (sql/publisher/010_api_keys.sql); never replicated. The API's role may only read
+ * key_hash, scopes and revoked_at; the CLI writes the table over an admin connection.
+ */
+export interface ApiKeyTable {
+  id: Generated<string>;
+  name: string;
+  key_hash: Buffer;
+  scopes: string[];
+  created_at: Generated<Date>;
+  revoked_at: Date | null;
+}
+
 export interface PublisherDB {
   data: PublisherDataTable;
   idempotency_key: IdempotencyKeyTable;
+  api_key: ApiKeyTable;
 }
 
 export type PublisherDb = Kysely<PublisherDB>;

@@ -7,6 +7,8 @@ import { type JsonBody, readJsonBody } from '../common/body.js';
 import { AppError, badInput } from '../common/errors.js';
 import { createHttpServer, registerHealth, type ServerLimits } from '../common/http.js';
 import { pageArgs } from '../common/keyset.js';
+import { ApiKeyVerifier } from './api-keys.js';
+import { registerAuth } from './auth.js';
 import type { PublisherConfig } from './config.js';
 import type { PublisherDb } from './db.js';
 import { parseIdempotencyKey, type Repeating, startKeySweep } from './idempotency.js';
@@ -18,11 +20,18 @@ export function buildPublisherApp(
   db: PublisherDb,
   config: Pick<
     PublisherConfig,
-    'bodyLimit' | 'logLevel' | 'idempotencyTtlSeconds' | 'idempotencySweepSeconds'
+    | 'bodyLimit'
+    | 'logLevel'
+    | 'idempotencyTtlSeconds'
+    | 'idempotencySweepSeconds'
+    | 'auth'
+    | 'keyCacheTtlMs'
   > &
     Partial<ServerLimits>,
 ): FastifyInstance {
   const app = createHttpServer(config);
+  // Before the routes: each route's `config.scope` says what an API key must allow.
+  registerAuth(app, config.auth, new ApiKeyVerifier(db, config.keyCacheTtlMs));
 
   // Keep the body's text as well as its parsed value: the text is what gets stored, so numbers
   // beyond JavaScript's precision survive. Raw bytes in, so that a body that is not UTF-8 is
@@ -65,9 +74,13 @@ export function buildPublisherApp(
       'GET /data/:id': 'one stored row',
       'GET /health': 'database reachability',
     },
+    authentication:
+      config.auth === 'required'
+        ? 'required: send "Authorization: Bearer <API key>" (collector publisher-keys create)'
+        : 'optional: requests without Authorization are allowed; a key that is sent is checked',
   }));
 
-  app.post('/data', async (request, reply) => {
+  app.post('/data', { config: { scope: 'insert' } }, async (request, reply) => {
     const body = request.body as JsonBody | undefined;
     // No body at all, or a body without a Content-Type header, never reaches the JSON parser.
     if (!body || !request.headers['content-type']?.toLowerCase().startsWith('application/json')) {
@@ -90,27 +103,35 @@ export function buildPublisherApp(
       .send(datumJson(datum));
   });
 
-  app.get<{ Params: { id: string } }>('/data/:id', async (request, reply) => {
-    const datum = await getDatum(db, request.params.id);
-    return reply.type(JSON_TYPE).send(datumJson(datum));
-  });
+  app.get<{ Params: { id: string } }>(
+    '/data/:id',
+    { config: { scope: 'read' } },
+    async (request, reply) => {
+      const datum = await getDatum(db, request.params.id);
+      return reply.type(JSON_TYPE).send(datumJson(datum));
+    },
+  );
 
-  app.get<{ Querystring: { first?: string; after?: string } }>('/data', async (request, reply) => {
-    const { first, after } = request.query;
-    if (first !== undefined && !/^\d+$/.test(first)) {
-      throw badInput(`"first" must be a non-negative integer, got "${first}"`);
-    }
-    const page = await listData(
-      db,
-      pageArgs(first === undefined ? undefined : Number(first), after),
-    );
-    const items = page.rows.map(datumJson).join(',');
-    return reply
-      .type(JSON_TYPE)
-      .send(
-        `{"items":[${items}],"pageInfo":${JSON.stringify({ hasNextPage: page.hasNextPage, endCursor: page.endCursor })}}`,
+  app.get<{ Querystring: { first?: string; after?: string } }>(
+    '/data',
+    { config: { scope: 'read' } },
+    async (request, reply) => {
+      const { first, after } = request.query;
+      if (first !== undefined && !/^\d+$/.test(first)) {
+        throw badInput(`"first" must be a non-negative integer, got "${first}"`);
+      }
+      const page = await listData(
+        db,
+        pageArgs(first === undefined ? undefined : Number(first), after),
       );
-  });
+      const items = page.rows.map(datumJson).join(',');
+      return reply
+        .type(JSON_TYPE)
+        .send(
+          `{"items":[${items}],"pageInfo":${JSON.stringify({ hasNextPage: page.hasNextPage, endCursor: page.endCursor })}}`,
+        );
+    },
+  );
 
   registerHealth(app, db as Kysely<unknown>);
 

@@ -18,19 +18,28 @@ export function toGraphQLError(error: AppError): GraphQLError {
   });
 }
 
+/** Any error as the GraphQL error the client gets: its code and HTTP status. */
+export function mapError(e: unknown): GraphQLError {
+  if (e instanceof GraphQLError) return e;
+  const mapped = toAppError(e);
+  if (mapped) return toGraphQLError(mapped);
+  // A bug, not the client's fault: HTTP 500 (Apollo would answer 200 with partial data), and
+  // formatError logs it and, in production, hides its message.
+  return new GraphQLError(e instanceof Error ? e.message : String(e), {
+    extensions: { code: 'INTERNAL_SERVER_ERROR', http: { status: 500 } },
+    originalError: e instanceof Error ? e : undefined,
+  });
+}
+
+/**
+ * On the root fields (queries and mutations) and the few per-request field resolvers. Not on
+ * per-row fields: a middleware makes every call async, one promise per field per row.
+ */
 export const mapErrors: MiddlewareFn<Context> = async (_data, next) => {
   try {
     return await next();
   } catch (e) {
-    if (e instanceof GraphQLError) throw e;
-    const mapped = toAppError(e);
-    if (mapped) throw toGraphQLError(mapped);
-    // A bug, not the client's fault: HTTP 500 (Apollo would answer 200 with partial data), and
-    // formatError logs it and, in production, hides its message.
-    throw new GraphQLError(e instanceof Error ? e.message : String(e), {
-      extensions: { code: 'INTERNAL_SERVER_ERROR', http: { status: 500 } },
-      originalError: e instanceof Error ? e : undefined,
-    });
+    throw mapError(e);
   }
 };
 
@@ -45,6 +54,27 @@ export function tooLargeToServe(what: string): GraphQLError {
       'written with all its 131,072 digits), so it is not served. Filter it out by id.',
     { extensions: { code: 'TOO_LARGE_TO_SERVE' } },
   );
+}
+
+/**
+ * Stands in for a stored JSON value the read guard refused (SQL NULL from `case when servable`):
+ * the JSON scalar turns it into a TOO_LARGE_TO_SERVE error on that field of that row. A plain
+ * field, with no resolver to run for every row.
+ */
+export class NotServable {
+  constructor(readonly what: string) {}
+}
+
+/** Replaces SQL NULL in `rows[i][key]` with NotServable, named by `what(row)`. */
+export function markNotServable<T, K extends keyof T>(
+  rows: T[],
+  key: K,
+  what: (row: T) => string,
+): T[] {
+  for (const row of rows) {
+    if (row[key] === null) row[key] = new NotServable(what(row)) as T[K];
+  }
+  return rows;
 }
 
 const NO_TOKEN =

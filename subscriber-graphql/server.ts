@@ -93,6 +93,9 @@ export async function buildGatewayApp(
   const apollo = new ApolloServer<Context>({
     schema: await buildGatewaySchema(),
     introspection: !config.production,
+    // Validation errors suggest fields by name ("Did you mean …?"), which lets anyone map the
+    // schema without introspection. Production says only what is wrong.
+    hideSchemaDetailsFromClientErrors: config.production,
     validationRules: [queryLimits],
     // We stop in order ourselves (servers, then PostgreSQL); Apollo's own handler would re-raise
     // the signal after stopping and cut that short.

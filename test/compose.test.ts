@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { setupSchema } from '../collector/config.js';
-import { PUBLISHER_NAME_RE } from '../collector/setup.js';
+import { PUBLISHER_NAME_RE, replicationConninfo } from '../collector/setup.js';
 import { ConfigError, envNames, readConfig, type Schema } from '../common/env.js';
 import { publisherSchema } from '../publisher-api/config.js';
 import { gatewaySchema } from '../subscriber-graphql/config.js';
@@ -440,6 +440,47 @@ function portProblems(compose: Compose): string[] {
   return problems;
 }
 
+/** Compose's interpolation with defaults: `${VAR:-default}` takes the default when VAR is unset. */
+function substituteWithDefaults(text: string, vars: Vars): string {
+  return text.replace(
+    INTERPOLATION_RE,
+    (whole, braced?: string, op?: string, arg?: string, bare?) => {
+      const name = braced ?? bare;
+      if (!name) return '$';
+      const value = vars[name];
+      if ((op === ':-' && !value) || (op === '-' && value === undefined)) return arg ?? '';
+      if (value === undefined) throw new Error(`${name} is not provided (${whole})`);
+      return value;
+    },
+  );
+}
+
+/** Host addresses that mean "every interface" in a compose port mapping. */
+const ALL_INTERFACES = new Set(['', '0.0.0.0', '::', '[::]']);
+
+/**
+ * Publisher APIs are reached through the gateway's network or on this machine: their published
+ * ports bind one address (127.0.0.1 by default), never every interface, and they require API keys.
+ */
+function publisherExposureProblems(compose: Compose, vars: Vars): string[] {
+  const problems: string[] = [];
+  for (const [name, svc, proc] of appServices(compose)) {
+    if (proc.kind !== 'publisher') continue;
+    for (const spec of svc.ports ?? []) {
+      const parts = substituteWithDefaults(String(spec), vars).split(':');
+      // host_ip:host_port:container_port; "8001:8000" (two parts) binds every interface.
+      const hostIp = parts.length >= 3 ? parts.slice(0, -2).join(':') : '';
+      if (ALL_INTERFACES.has(hostIp)) {
+        problems.push(`${name}: port ${spec} is published on every interface`);
+      }
+    }
+    if (environment(svc).COLLECTOR_PUBLISHER_AUTH !== 'required') {
+      problems.push(`${name}: COLLECTOR_PUBLISHER_AUTH must be required`);
+    }
+  }
+  return problems;
+}
+
 /** Reads each app service's environment (image ENV first) with its process's real reader. */
 function readServices(compose: Compose, vars: Vars): void {
   for (const [, svc, proc] of appServices(compose)) {
@@ -486,6 +527,39 @@ describe('compose.yaml', () => {
   it('wires each publisher to its own logical-replication database and API', () => {
     expect(topologyProblems(compose, generated(vars))).toEqual([]);
     expect(portProblems(compose)).toEqual([]);
+  });
+
+  it('publishes no publisher API on every interface by default, and requires API keys there', () => {
+    // With .env.example as shipped, and with the variables unset (compose's defaults).
+    expect(publisherExposureProblems(compose, vars)).toEqual([]);
+    expect(publisherExposureProblems(compose, {})).toEqual([]);
+    for (const [, svc, proc] of appServices(compose)) {
+      if (proc.kind !== 'publisher') continue;
+      for (const spec of svc.ports ?? []) {
+        expect(substituteWithDefaults(String(spec), {})).toMatch(/^127\.0\.0\.1:/);
+      }
+    }
+    // The override is documented and works: every interface when asked for.
+    expect(
+      substituteWithDefaults(String(compose.services['pub1-api']?.ports?.[0]), {
+        PUB1_API_BIND: '0.0.0.0',
+      }),
+    ).toBe('0.0.0.0:8001:8000');
+  });
+
+  it('connects replication with sslmode=verify-full once a CA is given in .env', () => {
+    const [, setupSvc] = appServices(compose).find(([, , p]) => p.kind === 'setup') ?? [];
+    const read = (v: Vars) => readConfig(setupSchema, resolvedEnv(setupSvc as Service, v));
+    // As shipped: no TLS settings of our own.
+    expect(read(generated(vars)).replicationSslRootCert).toBeUndefined();
+    const cfg = read({ ...generated(vars), COLLECTOR_REPLICATION_SSLROOTCERT: '/certs/ca.crt' });
+    const pub = cfg.publishers[0] as { name: string; url: string };
+    const info = replicationConninfo({ name: pub.name, adminUrl: pub.url }, 'pw', {
+      sslmode: cfg.replicationSslMode,
+      sslrootcert: cfg.replicationSslRootCert,
+    });
+    expect(info).toContain("sslmode='verify-full'");
+    expect(info).toContain("sslrootcert='/certs/ca.crt'");
   });
 
   it('gives no secret a literal value or a default', () => {
@@ -550,6 +624,20 @@ describe('the compose checks catch mistakes', () => {
     delete gw.COLLECTOR_JWT_SECRET;
     (c.services.gateway as Service).environment = gw;
     expect(requiredProblems(c)).toEqual(['gateway: required COLLECTOR_JWT_SECRET is not set']);
+  });
+
+  it('a publisher API on every interface, or without required keys', () => {
+    const c = copy();
+    (c.services['pub1-api'] as Service).ports = ['8001:8000'];
+    (c.services['pub2-api'] as Service).ports = ['0.0.0.0:8002:8000'];
+    const api = environment(c.services['pub2-api'] as Service);
+    delete api.COLLECTOR_PUBLISHER_AUTH;
+    (c.services['pub2-api'] as Service).environment = api;
+    expect(publisherExposureProblems(c, vars)).toEqual([
+      'pub1-api: port 8001:8000 is published on every interface',
+      'pub2-api: port 0.0.0.0:8002:8000 is published on every interface',
+      'pub2-api: COLLECTOR_PUBLISHER_AUTH must be required',
+    ]);
   });
 
   it('a command that is not built', () => {

@@ -1,4 +1,5 @@
 /** Configuration is validated once, with one readable line per bad variable. */
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { readLocalConfig, readSetupConfig } from '../collector/config.js';
 import { ConfigError } from '../common/env.js';
@@ -111,13 +112,71 @@ describe('gateway config', () => {
     const ok = gatewayConfigFromEnv({
       NODE_ENV: 'production',
       COLLECTOR_SUBSCRIBER_DATABASE_URL: DB,
-      COLLECTOR_JWT_SECRET: 'x'.repeat(32),
+      COLLECTOR_JWT_SECRET: randomBytes(16).toString('hex'),
     });
     expect(ok.production).toBe(true);
+  });
+
+  it('refuses a key long enough but too predictable, and says how to make one', () => {
+    for (const weak of [
+      'x'.repeat(32),
+      'ab'.repeat(20),
+      'password'.repeat(4),
+      'correct-horse-'.repeat(3),
+      // Few characters in any order: 1.6 bits each.
+      `${'a'.repeat(24)}bcdefghi`,
+      'aabbaabbabababbbaaabbbabaabbabaaabab',
+    ]) {
+      for (const read of [
+        () =>
+          gatewayConfigFromEnv({
+            COLLECTOR_SUBSCRIBER_DATABASE_URL: DB,
+            COLLECTOR_JWT_SECRET: weak,
+          }),
+        () => readLocalConfig({ COLLECTOR_JWT_SECRET: weak }),
+      ]) {
+        expect(problems(read), weak).toEqual([
+          expect.stringMatching(
+            /^COLLECTOR_JWT_SECRET: is too predictable to be a key \(.*\): generate one with openssl rand -hex 32/,
+          ),
+        ]);
+      }
+    }
+    // What the README, .env.example and npm start generate all pass, at their shortest too.
+    for (const good of [
+      randomBytes(32).toString('hex'),
+      randomBytes(16).toString('hex'),
+      randomBytes(32).toString('base64'),
+      randomBytes(32).toString('base64url'),
+    ]) {
+      expect(
+        gatewayConfigFromEnv({ COLLECTOR_SUBSCRIBER_DATABASE_URL: DB, COLLECTOR_JWT_SECRET: good })
+          .jwtSecret,
+      ).toBe(good);
+    }
+  });
+
+  it('npm start in production needs no JWT secret: it uses the one generated in its data dir', () => {
+    expect(readLocalConfig({ NODE_ENV: 'production' }).jwtSecret).toBeUndefined();
   });
 });
 
 describe('local and setup config', () => {
+  it('bounds the WAL an embedded publisher keeps for a slot: 1GB unless told, -1 lifts it', () => {
+    expect(readLocalConfig({}).maxSlotWalKeepSize).toBe('1GB');
+    for (const ok of ['512MB', '20GB', '1TB', '-1']) {
+      expect(readLocalConfig({ COLLECTOR_MAX_SLOT_WAL_KEEP_SIZE: ok }).maxSlotWalKeepSize).toBe(ok);
+    }
+    for (const bad of ['1gb', '0GB', '1 GB', '-2', 'lots', '1048576']) {
+      expect(
+        problems(() => readLocalConfig({ COLLECTOR_MAX_SLOT_WAL_KEEP_SIZE: bad })),
+        bad,
+      ).toEqual([
+        expect.stringMatching(/^COLLECTOR_MAX_SLOT_WAL_KEEP_SIZE: must be a size like 512MB/),
+      ]);
+    }
+  });
+
   it('defaults to 2 publishers under .collector', () => {
     expect(readLocalConfig({})).toMatchObject({
       publishers: 2,
@@ -131,6 +190,26 @@ describe('local and setup config', () => {
     expect(problems(() => readLocalConfig({ COLLECTOR_ADMIN_PASSWORD: 'short' }))).toEqual([
       expect.stringMatching(/^COLLECTOR_ADMIN_PASSWORD: must be at least 8 characters/),
     ]);
+  });
+
+  it('setup takes an optional CA and sslmode for the replication connections', () => {
+    const base = {
+      COLLECTOR_SUBSCRIBER_ADMIN_URL: DB,
+      COLLECTOR_PUBLISHER_ADMIN_URLS: 'pub1=postgres://a:b@pub1-db:5432/collector',
+      COLLECTOR_PUBLISHER_API_DB_PASSWORD: 'x'.repeat(12),
+      COLLECTOR_REPLICATION_PASSWORD: 'y'.repeat(12),
+      COLLECTOR_GATEWAY_DB_PASSWORD: 'z'.repeat(12),
+    };
+    expect(readSetupConfig(base)).toMatchObject({
+      replicationSslRootCert: undefined,
+      replicationSslMode: undefined,
+    });
+    expect(
+      readSetupConfig({ ...base, COLLECTOR_REPLICATION_SSLROOTCERT: '/certs/ca.crt' }),
+    ).toMatchObject({ replicationSslRootCert: '/certs/ca.crt' });
+    expect(
+      problems(() => readSetupConfig({ ...base, COLLECTOR_REPLICATION_SSLMODE: 'on' })),
+    ).toEqual([expect.stringMatching(/^COLLECTOR_REPLICATION_SSLMODE: must be one of disable, /)]);
   });
 
   it('setup reads name=url publisher lists and requires every role password', () => {

@@ -2,6 +2,7 @@
  * GraphiQL at /graphiql works with no network: a real headless Chromium loads it with every
  * request off this machine refused, and runs queries through it.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -190,7 +191,7 @@ describe('offline GraphiQL in production', () => {
       gatewayConfigFromEnv({
         NODE_ENV: 'production',
         COLLECTOR_SUBSCRIBER_DATABASE_URL: collector().subscriberGatewayUrl,
-        COLLECTOR_JWT_SECRET: 'p'.repeat(40),
+        COLLECTOR_JWT_SECRET: randomBytes(32).toString('hex'),
         COLLECTOR_GATEWAY_PORT: '0',
         COLLECTOR_LOG_LEVEL: 'silent',
       }),

@@ -1,4 +1,8 @@
-/** The gateway in production mode (NODE_ENV=production): no Sandbox, no introspection. */
+/**
+ * The gateway in production mode (NODE_ENV=production): no Sandbox, no introspection, no schema
+ * hints in errors.
+ */
+import { randomBytes } from 'node:crypto';
 import { getIntrospectionQuery } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningService } from '../common/service.js';
@@ -14,7 +18,7 @@ beforeAll(async () => {
     gatewayConfigFromEnv({
       NODE_ENV: 'production',
       COLLECTOR_SUBSCRIBER_DATABASE_URL: collector().subscriberGatewayUrl,
-      COLLECTOR_JWT_SECRET: 'p'.repeat(40),
+      COLLECTOR_JWT_SECRET: randomBytes(32).toString('hex'),
       COLLECTOR_GATEWAY_PORT: '0',
       COLLECTOR_LOG_LEVEL: 'silent',
     }),
@@ -44,6 +48,25 @@ describe('production gateway', () => {
     const res = await post(getIntrospectionQuery());
     expect(res.status).toBe(400);
     expect(res.body.errors?.[0]?.message).toMatch(/introspection is not allowed/i);
+  });
+
+  it('suggests no field names in its errors, to anyone', async () => {
+    const token = (
+      await post(`mutation { login(username: "admin", password: "${collector().adminPassword}") }`)
+    ).body.data?.login as string;
+    for (const bearer of [undefined, token]) {
+      const res = await post('{ dat(first: 1) { nodes { id } } }', bearer);
+      expect(res.status).toBe(400);
+      const message = res.body.errors?.[0]?.message ?? '';
+      expect(message).toMatch(/Cannot query field "dat" on type "Query"/);
+      expect(message).not.toMatch(/Did you mean/);
+    }
+    // The development gateway still helps.
+    const dev = await http<{ errors?: Array<{ message: string }> }>(
+      `${collector().gatewayUrl}/graphql`,
+      { method: 'POST', json: { query: '{ dat(first: 1) { nodes { id } } }' } },
+    );
+    expect(dev.body.errors?.[0]?.message).toMatch(/Did you mean "data"/);
   });
 
   it('logs in and serves data, with its own signing key', async () => {

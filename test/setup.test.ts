@@ -34,6 +34,20 @@ describe('replication connection strings', () => {
     expect(url('sslfoo=1')).not.toMatch(/sslfoo/);
   });
 
+  it('use verify-full with the CA given to setup (COLLECTOR_REPLICATION_SSLROOTCERT)', () => {
+    const target = { name: 'p', adminUrl: 'postgres://u:p@pub1-db/db?sslmode=require' };
+    const info = replicationConninfo(target, 'pw', { sslrootcert: '/certs/ca.crt' });
+    expect(info).toContain("sslmode='verify-full'");
+    expect(info).toContain("sslrootcert='/certs/ca.crt'");
+    expect(
+      replicationConninfo(target, 'pw', { sslrootcert: '/c', sslmode: 'verify-ca' }),
+    ).toContain("sslmode='verify-ca'");
+    expect(replicationConninfo(target, 'pw', { sslmode: 'disable' })).toMatch(
+      / sslmode='disable'$/,
+    );
+    expect(replicationConninfo(target, 'pw')).toMatch(/ sslmode='require'$/);
+  });
+
   it('unbracket IPv6 hosts', () => {
     expect(replicationConninfo({ name: 'p', adminUrl: 'postgres://u:p@[::1]/db' }, 'pw')).toMatch(
       /^host='::1' port='5432' dbname='db'/,

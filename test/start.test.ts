@@ -7,6 +7,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../collector/cluster.js';
 import { freeRange, portIsFree } from '../common/ports.js';
@@ -186,6 +187,7 @@ describe('npm start', () => {
       password = /User "admin", password: (\S+)/.exec(out)?.[1] ?? '';
       expect(password.length).toBeGreaterThanOrEqual(16);
       expect(out).toContain(`pub3   http://localhost:${pubBase + 3}`);
+      expect(out).toContain('Mode: development');
       expect(out).toContain(`http://localhost:${gatewayPort}/graphql`);
       expect(out).toContain(
         `curl -H "Content-Type: application/json" -X POST -d '{"data": {"email":"john@email.com","amount":123}}' http://localhost:${pubBase + 1}/data/`,
@@ -292,6 +294,51 @@ describe('npm start', () => {
       expect(await datum(id, login.body.token)).toMatchObject({ id, publisher: 'pub3' });
       expect(await stop(s, 'SIGTERM')).toBe(0);
       expect(await processesUsing(dataDir)).toEqual([]);
+    },
+    BOOT_TIMEOUT,
+  );
+
+  it(
+    'NODE_ENV=production npm start runs the services in production mode, and says so',
+    async () => {
+      const s = await start({ NODE_ENV: 'production', COLLECTOR_MAX_SLOT_WAL_KEEP_SIZE: '2GB' });
+      try {
+        const out = s.output();
+        expect(out).toContain('Mode: production (NODE_ENV=production)');
+        expect(out).toContain(`Subscriber GraphQL: http://localhost:${gatewayPort}/graphql `);
+        expect(out).not.toContain('Apollo Sandbox');
+        const page = await http(`${gateway()}/graphql`, { headers: { accept: 'text/html' } });
+        expect(page.text).not.toMatch(/sandbox/i);
+        expect((await http(`${gateway()}/graphiql`)).status).toBe(404);
+        const introspection = await http<{ errors?: Array<{ message: string }> }>(
+          `${gateway()}/graphql`,
+          { method: 'POST', json: { query: '{ __schema { queryType { name } } }' } },
+        );
+        expect(introspection.status).toBe(400);
+        expect(introspection.body.errors?.[0]?.message).toMatch(/introspection is not allowed/i);
+        // The key the first start generated into the data dir signs tokens here too: no
+        // COLLECTOR_JWT_SECRET was needed.
+        const login = await http<{ token: string }>(`${gateway()}/login`, {
+          method: 'POST',
+          json: { username: 'admin', password: 'a-new-admin-password' },
+        });
+        expect(login.status).toBe(200);
+        expect(await datum(id, login.body.token)).toMatchObject({ id, publisher: 'pub3' });
+        // COLLECTOR_MAX_SLOT_WAL_KEEP_SIZE reaches the publishers.
+        const secrets = JSON.parse(await readFile(path.join(dataDir, 'secrets.json'), 'utf8'));
+        const pub1 = new pg.Client({
+          connectionString: `postgres://postgres:${encodeURIComponent(secrets.superuserPasswords.pub1)}@127.0.0.1:${pgBase + 1}/collector`,
+        });
+        await pub1.connect();
+        try {
+          const { rows } = await pub1.query('SHOW max_slot_wal_keep_size');
+          expect(rows[0]?.max_slot_wal_keep_size).toBe('2GB');
+        } finally {
+          await pub1.end();
+        }
+      } finally {
+        if (s.child.exitCode === null) expect(await stop(s, 'SIGTERM')).toBe(0);
+      }
     },
     BOOT_TIMEOUT,
   );

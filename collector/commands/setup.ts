@@ -16,6 +16,9 @@ Environment:
   COLLECTOR_REPLICATION_PASSWORD        password for role collector_replicator (publishers)
   COLLECTOR_GATEWAY_DB_PASSWORD         password for role collector_gateway (subscriber)
   COLLECTOR_ADMIN_PASSWORD              password of user "admin" (generated and printed if unset)
+  COLLECTOR_REPLICATION_SSLROOTCERT     optional: CA file on the subscriber's server; subscriptions
+                                        then use sslmode=verify-full
+  COLLECTOR_REPLICATION_SSLMODE         optional: another libpq sslmode for the subscriptions
 `;
 
 export function registerSetup(program: Command): void {
@@ -34,6 +37,10 @@ export function registerSetup(program: Command): void {
           publisherApi: cfg.publisherApiPassword,
           replicator: cfg.replicationPassword,
           gateway: cfg.gatewayPassword,
+        },
+        replicationTls: {
+          sslmode: cfg.replicationSslMode,
+          sslrootcert: cfg.replicationSslRootCert,
         },
         progress: (m) => console.log(m),
       });

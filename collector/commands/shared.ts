@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { readConfig } from '../../common/env.js';
 import { localSchema } from '../config.js';
-import { type LocalSecrets, readSecrets } from '../local.js';
+import { type LocalSecrets, readSecrets, superuserPasswordOf } from '../local.js';
 
 /** A usage or configuration error (exit code 2), or a failure of the command itself (1). */
 export class CliError extends Error {
@@ -46,7 +46,8 @@ export async function localCollector(): Promise<{
 /** A superuser URL of the local collector's subscriber (`0`) or publisher `index` (1, 2, ...). */
 export async function localAdminUrl(index: number): Promise<string> {
   const { pgPortBase, secrets } = await localCollector();
-  return `postgres://postgres:${encodeURIComponent(secrets.superuserPassword)}@127.0.0.1:${pgPortBase + index}/collector`;
+  const password = superuserPasswordOf(secrets, index === 0 ? 'subscriber' : `pub${index}`);
+  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${pgPortBase + index}/collector`;
 }
 
 /** Runs `work`; a refused connection to the local collector says to start it first. */

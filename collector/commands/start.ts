@@ -2,11 +2,13 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { onShutdown } from '../../common/service.js';
+import { defaultAuthMode } from '../../publisher-api/config.js';
 import { killAllNow } from '../cluster.js';
 import { readLocalConfig } from '../config.js';
 import {
   AlreadyRunningError,
   type LocalCollector,
+  modeLine,
   StartAborted,
   startLocalCollector,
 } from '../local.js';
@@ -27,6 +29,7 @@ Environment:
   COLLECTOR_JWT_SECRET            token signing key (default: generated, kept in the data dir)
   COLLECTOR_BODY_LIMIT            largest request body (default 1mb)
   COLLECTOR_LOG_LEVEL             server log level (default warn)
+  COLLECTOR_PUBLISHER_AUTH        publisher API keys: optional (default) or required
 `;
 
 export function registerStart(program: Command): void {
@@ -43,6 +46,14 @@ function localhost(url: string): string {
   return url.replace('127.0.0.1', 'localhost');
 }
 
+/** The mode the publisher APIs run in: they read the same environment as this process. */
+function publisherAuthLine(): string {
+  const mode = process.env.COLLECTOR_PUBLISHER_AUTH || defaultAuthMode(process.env);
+  return mode === 'required'
+    ? 'required (COLLECTOR_PUBLISHER_AUTH=required): npm run collector -- publisher-keys create <name>'
+    : 'optional, requests without a key are accepted (COLLECTOR_PUBLISHER_AUTH=required to require them)';
+}
+
 function banner(c: LocalCollector, seconds: number): string {
   const pub = c.publishers[0];
   const gw = localhost(c.gatewayUrl);
@@ -50,13 +61,15 @@ function banner(c: LocalCollector, seconds: number): string {
   const lines = [
     '',
     `The Collector is running (data in ${c.dataDir}), ready in ${seconds.toFixed(1)} s.`,
+    `  ${modeLine(c.production)}`,
     '',
     '  Publishers, REST (POST /data, GET /data, GET /data/{id}, GET /health):',
     ...c.publishers.map(
       (p) => `    ${p.name.padEnd(6)} ${localhost(p.url)}    PostgreSQL 127.0.0.1:${p.pgPort}`,
     ),
-    `  Subscriber GraphQL: ${gw}/graphql (Apollo Sandbox)    PostgreSQL 127.0.0.1:${c.subscriberCluster.options.port}`,
+    `  Subscriber GraphQL: ${gw}/graphql${c.production ? '' : ' (Apollo Sandbox)'}    PostgreSQL 127.0.0.1:${c.subscriberCluster.options.port}`,
     `  Login:              POST ${gw}/login or mutation login`,
+    `  Publisher API keys: ${publisherAuthLine()}`,
     '',
     c.generatedAdminPassword
       ? `  User "admin", password: ${c.generatedAdminPassword}\n  (shown only this once; set COLLECTOR_ADMIN_PASSWORD to choose it, or run\n   npm run collector -- user set-password admin)`

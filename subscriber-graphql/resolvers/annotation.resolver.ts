@@ -11,7 +11,7 @@ import {
 } from 'type-graphql';
 import type { AuthUser } from '../auth.js';
 import type { Context } from '../context.js';
-import { mapErrors, tooLargeToServe } from '../graphql-errors.js';
+import { mapErrors } from '../graphql-errors.js';
 import { Annotation } from '../schema/annotation.type.js';
 import { Datum } from '../schema/datum.type.js';
 import { JSONScalar } from '../schema/json.scalar.js';
@@ -70,16 +70,6 @@ export class AnnotationResolver {
     const row = await deleteAnnotation(ctx.db, { id: id.toLowerCase(), editor });
     ctx.loaders.annotationsByDataId.clear(row.dataId);
     return row.id;
-  }
-
-  @FieldResolver(() => JSONScalar, {
-    nullable: true,
-    description:
-      'Any JSON value; null, with a TOO_LARGE_TO_SERVE error, only if it cannot be written out safely.',
-  })
-  body(@Root() annotation: Annotation): unknown {
-    if (annotation.body === null) throw tooLargeToServe(`The body of annotation ${annotation.id}`);
-    return annotation.body;
   }
 
   @FieldResolver(() => Datum, { description: 'The annotated datum.' })

@@ -10,7 +10,12 @@ export class Annotation {
   @Field(() => GraphQLUUID, { description: 'The annotated datum.' })
   dataId!: string;
 
-  @Field(() => JSONScalar, { nullable: true })
+  /** The stored JSON as RawJson, or NotServable (services/annotations.ts, guardBodies). */
+  @Field(() => JSONScalar, {
+    nullable: true,
+    description:
+      'Any JSON value; null, with a TOO_LARGE_TO_SERVE error, only if it cannot be written out safely.',
+  })
   body!: unknown;
 
   @Field(() => String, { description: 'Username of the user who wrote it.' })

@@ -41,10 +41,15 @@ export class DataConnection {
   count!: () => Promise<number>;
 }
 
-/** The Relay shape of a keyset page; `count` runs only if totalCount is selected. */
+/**
+ * The Relay shape of a keyset page; `count` runs only if totalCount is selected, and the edges
+ * (a cursor for every row) are made only if `edges` is.
+ */
 export function toConnection<T>(page: OrderedPage<T>, count: () => Promise<number>) {
   return {
-    edges: page.rows.map((node) => ({ cursor: node.cursor, node })),
+    get edges() {
+      return page.rows.map((node) => ({ cursor: page.cursor(node), node }));
+    },
     nodes: page.rows,
     pageInfo: {
       hasNextPage: page.hasNextPage,

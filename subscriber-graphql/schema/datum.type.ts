@@ -1,5 +1,6 @@
 import { GraphQLDateTime, GraphQLUUID } from 'graphql-scalars';
 import { Field, ObjectType } from 'type-graphql';
+import { JSONScalar } from './json.scalar.js';
 
 @ObjectType({ description: 'One JSON document stored by a publisher and replicated here.' })
 export class Datum {
@@ -9,7 +10,13 @@ export class Datum {
   @Field(() => String, { description: 'Name of the publisher that stored it.' })
   publisher!: string;
 
-  /** The stored JSON, served by DataResolver's `data` field (which guards oversized values). */
+  /** The stored JSON as RawJson, or NotServable (services/data.ts, guard). */
+  @Field(() => JSONScalar, {
+    nullable: true,
+    description:
+      'The stored JSON value: null only if the JSON value itself is null, or with a ' +
+      'TOO_LARGE_TO_SERVE error if it cannot be written out safely.',
+  })
   data!: unknown;
 
   @Field(() => GraphQLDateTime, { description: 'When the publisher stored it.' })

@@ -7,6 +7,7 @@
 import { GraphQLScalarType, Kind, type ValueNode } from 'graphql';
 import { GraphQLJSON } from 'graphql-scalars';
 import { jsonNumber } from '../../common/raw-json.js';
+import { NotServable, tooLargeToServe } from '../graphql-errors.js';
 
 function fromLiteral(node: ValueNode, variables?: Record<string, unknown> | null): unknown {
   switch (node.kind) {
@@ -37,7 +38,11 @@ export const JSONScalar = new GraphQLScalarType({
   description: GraphQLJSON.description,
   specifiedByURL: GraphQLJSON.specifiedByURL,
   // Values pass through; RawJson texts are spliced in by the response serializer (stringifyJson).
-  serialize: (value) => value,
+  // A value the read guard refused is an error on this field of this row only.
+  serialize: (value) => {
+    if (value instanceof NotServable) throw tooLargeToServe(value.what);
+    return value;
+  },
   parseValue: (value) => value,
   parseLiteral: fromLiteral,
 });

@@ -11,7 +11,7 @@ import {
   type SortKey,
 } from '../../common/keyset.js';
 import type { SubscriberDb } from '../db.js';
-import type { AnnotationRow } from './annotations.js';
+import { type AnnotationRow, guardBodies } from './annotations.js';
 
 export interface AnnotationOrderSpec {
   field: 'CREATED_AT' | 'UPDATED_AT';
@@ -22,7 +22,7 @@ export interface AnnotationOrderSpec {
 const COLUMNS = [
   'a.id',
   'a.data_id as dataId',
-  sql<unknown>`case when collector_json_servable(a.body) then a.body end`.as('body'),
+  sql<unknown>`case when a.servable then a.body end`.as('body'),
   'a.author',
   'a.created_at as createdAt',
   'a.updated_at as updatedAt',
@@ -47,12 +47,14 @@ export async function listAnnotations(
   orderBy: AnnotationOrderSpec[] = [],
 ): Promise<OrderedPage<AnnotationRow>> {
   const qb = db.selectFrom('annotation as a').select(COLUMNS);
-  return fetchOrderedPage(
+  const page = (await fetchOrderedPage(
     filter ? qb.where(annotationFilterSql(filter)) : qb,
     sortKeys(orderBy),
     pageFingerprint(orderBy, filter),
     args,
-  ) as Promise<OrderedPage<AnnotationRow>>;
+  )) as OrderedPage<AnnotationRow>;
+  guardBodies(page.rows);
+  return page;
 }
 
 export async function countAnnotations(

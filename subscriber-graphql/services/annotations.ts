@@ -5,6 +5,7 @@ import { checkJsonDepth, checkNumberText } from '../../common/json.js';
 import { stringifyJson } from '../../common/raw-json.js';
 import type { AuthUser } from '../auth.js';
 import type { SubscriberDB, SubscriberDb } from '../db.js';
+import { markNotServable } from '../graphql-errors.js';
 
 export interface AnnotationRow {
   id: string;
@@ -16,7 +17,12 @@ export interface AnnotationRow {
 }
 
 /** `body`, or SQL NULL when it cannot be written out safely (see data.ts, servableData). */
-const servableBody = sql<unknown>`case when collector_json_servable(body) then body end`.as('body');
+const servableBody = sql<unknown>`case when servable then body end`.as('body');
+
+/** Rows as the gateway serves them: a refused `body` becomes that annotation's field error. */
+export function guardBodies<T extends { id: string; body: unknown }>(rows: T[]): T[] {
+  return markNotServable(rows, 'body', (r) => `The body of annotation ${r.id}`);
+}
 
 const COLUMNS = [
   'id',
@@ -62,7 +68,7 @@ export async function annotate(
         'replicated yet: retry in a moment.',
     );
   }
-  return row;
+  return guardBodies([row])[0] as AnnotationRow;
 }
 
 /** The annotations of many data rows in one statement, oldest first, grouped by data id. */
@@ -79,7 +85,7 @@ export async function annotationsByDataIds(
     .orderBy('created_at')
     .orderBy('id')
     .execute();
-  for (const row of rows) {
+  for (const row of guardBodies(rows)) {
     const list = out.get(row.dataId);
     if (list) list.push(row);
     else out.set(row.dataId, [row]);
@@ -128,7 +134,7 @@ export async function updateAnnotation(
     .returning(COLUMNS)
     .executeTakeFirst();
   if (!row) throw await refusal(db, input.id, 'change');
-  return row;
+  return guardBodies([row])[0] as AnnotationRow;
 }
 
 /** Deletes an annotation; for its author or an admin (FORBIDDEN otherwise). Returns its datum's id. */

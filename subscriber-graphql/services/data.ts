@@ -12,7 +12,10 @@ import {
   pageFingerprint,
   type SortKey,
 } from '../../common/keyset.js';
+import { RawJson } from '../../common/raw-json.js';
 import type { SubscriberDb } from '../db.js';
+import { markNotServable } from '../graphql-errors.js';
+import { type AnnotationRow, guardBodies } from './annotations.js';
 
 export interface DatumRow {
   id: string;
@@ -20,16 +23,22 @@ export interface DatumRow {
   data: unknown;
   createdAt: Date;
   receivedAt: Date;
+  /** Set when the page's annotations were fetched with it (resolvers/data.resolver.ts). */
+  annotations?: AnnotationRow[];
 }
 
 /**
  * `data`, unless it cannot be written out as text safely (numbers like 1e131071, stored before the
- * publishers refused them: sql/subscriber/006_json_text_guard.sql): then SQL NULL, which the
- * `data` field answers with an error for that row alone. (A JSON null is the jsonb 'null'.)
+ * publishers refused them: sql/subscriber/006_json_text_guard.sql): then SQL NULL, which
+ * `guard` turns into an error for that row alone. (A JSON null is the jsonb 'null'.) `servable`
+ * is computed once per row when it is stored (sql/subscriber/020_servable_columns.sql).
  */
-export const servableData = sql<unknown>`case when collector_json_servable(data) then data end`.as(
-  'data',
-);
+export const servableData = sql<unknown>`case when servable then data end`.as('data');
+
+/** Rows as the gateway serves them: a refused `data` becomes that row's field error. */
+function guard<T extends { id: string; data: unknown }>(rows: T[]): T[] {
+  return markNotServable(rows, 'data', (r) => `The data of datum ${r.id}`);
+}
 
 const COLUMNS = [
   'id',
@@ -42,7 +51,7 @@ const COLUMNS = [
 /** Data by id, in one statement (for a batch loader). */
 export async function dataByIds(db: SubscriberDb, ids: readonly string[]): Promise<DatumRow[]> {
   if (ids.length === 0) return [];
-  return db.selectFrom('data').select(COLUMNS).where('id', 'in', ids).execute();
+  return guard(await db.selectFrom('data').select(COLUMNS).where('id', 'in', ids).execute());
 }
 
 export interface DataOrderSpec {
@@ -85,20 +94,69 @@ function sortKeys(orderBy: DataOrderSpec[]): SortKey[] {
   return keys;
 }
 
-/** A page in any order, forward (first/after) or backward (last/before), of the rows passing `filter`. */
+/**
+ * Each row's annotations, oldest first, as one JSON array built by PostgreSQL in the page's own
+ * statement (an index probe of annotation (data_id, created_at) per row). Bodies travel as JSON
+ * strings holding their text, so that their numbers keep every digit; NULL where the read guard
+ * refuses them, and for a row without annotations.
+ */
+const annotationsJson = sql<string | null>`(
+  select json_agg(json_build_object(
+      'id', a.id, 'dataId', a.data_id, 'body', case when a.servable then a.body::text end,
+      'author', a.author, 'createdAt', a.created_at, 'updatedAt', a.updated_at)
+    order by a.created_at, a.id)
+  from annotation a where a.data_id = data.id)::text`.as('annotationsJson');
+
+interface AnnotationJson {
+  id: string;
+  dataId: string;
+  body: string | null;
+  author: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A row's annotationsJson as the rows services/annotations.ts reads. */
+function annotationRows(json: string | null): AnnotationRow[] {
+  if (json === null) return [];
+  const rows = (JSON.parse(json) as AnnotationJson[]).map((a) => ({
+    id: a.id,
+    dataId: a.dataId,
+    body: a.body === null ? null : new RawJson(a.body),
+    author: a.author,
+    createdAt: new Date(a.createdAt),
+    updatedAt: new Date(a.updatedAt),
+  }));
+  return guardBodies(rows);
+}
+
+/**
+ * A page in any order, forward (first/after) or backward (last/before), of the rows passing
+ * `filter`; with `annotations`, each row's annotations come in the same statement.
+ */
 export async function listDataOrdered(
   db: SubscriberDb,
   args: OrderedPageArgs,
   filter?: DataFilter | null,
   orderBy: DataOrderSpec[] = [],
+  options: { annotations?: boolean } = {},
 ): Promise<OrderedPage<DatumRow>> {
-  const qb = db.selectFrom('data').select(COLUMNS);
-  return fetchOrderedPage(
+  const columns = db.selectFrom('data').select(COLUMNS);
+  const qb = options.annotations ? columns.select(annotationsJson) : columns;
+  const page = await fetchOrderedPage(
     filter ? qb.where(dataFilterSql(filter)) : qb,
     sortKeys(orderBy),
     pageFingerprint(orderBy, filter),
     args,
   );
+  guard(page.rows);
+  if (options.annotations) {
+    for (const row of page.rows as Array<DatumRow & { annotationsJson?: string | null }>) {
+      row.annotations = annotationRows(row.annotationsJson ?? null);
+      row.annotationsJson = undefined;
+    }
+  }
+  return page;
 }
 
 /** How many rows pass `filter` (only when a client asks for totalCount). */
