@@ -104,7 +104,7 @@ describe('one address cannot deny logins to the others', () => {
       const statuses = (await Promise.all(flood)).map((r) => r.status);
       // The flooder got its share (401: wrong password) and 429s for the rest, with Retry-After.
       expect(statuses.filter((s) => s === 401).length).toBeGreaterThanOrEqual(2);
-      expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(40);
+      expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(30);
       expect(statuses.every((s) => s === 401 || s === 429)).toBe(true);
       const refused = await Promise.all(Array.from({ length: 8 }, () => guess(g.url, '127.0.0.1')));
       const one = refused.find((r) => r.status === 429);

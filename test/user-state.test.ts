@@ -112,6 +112,13 @@ describe('tokens end with their session', () => {
     await expectWorks(again, name);
     // Enabling does not bring back the tokens that disable ended.
     await expectEnded(old);
+    // Enabling an enabled user changes nothing: their tokens keep working.
+    const twice = await cli(['user', 'enable', name]);
+    expect(twice.code).toBe(0);
+    expect(twice.stdout).toContain('was not disabled');
+    await pastTheBound();
+    await expectWorks(again, name);
+    expect((await cli(['user', 'enable', newName('nobody')])).code).toBe(1);
   });
 
   it('logout ends this token and every other token of the user at once', async () => {

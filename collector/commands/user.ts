@@ -116,8 +116,8 @@ export function registerUser(program: Command): void {
     .argument('<username>')
     .addOption(databaseUrlOption())
     .action(async (username: string, opts: DatabaseOption) => {
-      await withSubscriber(opts, (db) => enableUser(db, username));
-      console.log(`User "${username}" enabled.`);
+      const changed = await withSubscriber(opts, (db) => enableUser(db, username));
+      console.log(changed ? `User "${username}" enabled.` : `User "${username}" was not disabled.`);
     });
 
   user

@@ -199,15 +199,19 @@ export async function disableUser(db: SubscriberDb, username: string): Promise<v
 /**
  * Lets a disabled user log in again (their old tokens stay ended). The session version moves on
  * too, so that a gateway still caching "disabled" sees a new login's token as newer and asks again.
+ * An enabled user is left as is (their tokens keep working). Returns whether anything changed.
  */
-export async function enableUser(db: SubscriberDb, username: string): Promise<void> {
+export async function enableUser(db: SubscriberDb, username: string): Promise<boolean> {
   const row = await db
     .updateTable('app_user')
     .set((eb) => ({ disabled: false, session_version: eb('session_version', '+', 1) }))
     .where('username', '=', username)
+    .where('disabled', '=', true)
     .returning('id')
     .executeTakeFirst();
-  if (!row) throw notFound(`No user "${username}"`);
+  if (row) return true;
+  if (!(await userExists(db, username))) throw notFound(`No user "${username}"`);
+  return false;
 }
 
 /**
