@@ -38,6 +38,9 @@ Examples:
   collector start                              the whole collector on this machine (npm start)
   collector user create alice                  a gateway user; prints a generated password
   collector user set-password admin --password-stdin < password.txt
+  collector user disable alice                 no more logins; her tokens stop working
+  collector user delete alice --yes            her annotations stay, as "deleted user"
+  collector user list --json                   every user: role, state, annotations
   collector setup                              wire real hosts (compose.yaml runs this)
   collector publisher-keys create shop         an API key for a publisher client; printed once
 

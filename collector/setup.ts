@@ -11,7 +11,12 @@ import pg from 'pg';
 import { createKysely } from '../common/db.js';
 import { migrate } from '../common/migrate.js';
 import type { SubscriberDB } from '../subscriber-graphql/db.js';
-import { createUser, setPassword, userExists } from '../subscriber-graphql/services/users.js';
+import {
+  createUser,
+  passwordIs,
+  setPassword,
+  userExists,
+} from '../subscriber-graphql/services/users.js';
 
 export interface PublisherTarget {
   /** Stamped on every row this publisher stores. */
@@ -327,7 +332,11 @@ export async function ensureAdmin(
 ): Promise<string | undefined> {
   return withDb<SubscriberDB, string | undefined>(subscriberAdminUrl, async (db) => {
     if (await userExists(db, 'admin')) {
-      if (password) await setPassword(db, 'admin', password);
+      // Only a different password is set: setting it ends every token of admin's, which a
+      // restart with the same COLLECTOR_ADMIN_PASSWORD must not do.
+      if (password && !(await passwordIs(db, 'admin', password))) {
+        await setPassword(db, 'admin', password);
+      }
       return undefined;
     }
     const chosen = password ?? generatePassword();

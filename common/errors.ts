@@ -40,6 +40,8 @@ export class AppError extends Error {
   constructor(
     public readonly code: ErrorCode,
     message: string,
+    /** Sent as the Retry-After header (REST and GraphQL), for TOO_MANY_REQUESTS. */
+    public readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'AppError';
@@ -49,6 +51,10 @@ export class AppError extends Error {
     return HTTP_STATUS[this.code];
   }
 }
+
+/** A well-signed token whose user was deleted or disabled, logged out, or changed password since. */
+export const TOKEN_NO_LONGER_VALID =
+  'Token no longer valid: sign in again (its user logged out, changed password, or was disabled or deleted).';
 
 export const badInput = (message: string) => new AppError('BAD_USER_INPUT', message);
 export const notFound = (message: string) => new AppError('NOT_FOUND', message);
@@ -87,9 +93,8 @@ const unavailable = () =>
 
 /** Foreign keys whose violation means something more precise than "row not found". */
 const CONSTRAINT_ERRORS: Record<string, () => AppError> = {
-  // A valid token for a user deleted since it was issued.
-  annotation_author_fkey: () =>
-    unauthenticated('Your user no longer exists: log in again as an existing user.'),
+  // A valid token for a user deleted since it was issued (and since the gateway last checked).
+  annotation_author_id_fkey: () => unauthenticated(TOKEN_NO_LONGER_VALID),
   annotation_data_id_fkey: () =>
     notFound('No such datum. If it was just stored on a publisher, retry in a moment.'),
 };

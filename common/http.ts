@@ -3,7 +3,9 @@
  * failure to a code and a status, sent as `{ "error": { "code", "message" } }` (REST) or, under
  * the GraphQL path, as `{ "errors": [{ "message", "extensions": { "code" } }] }`.
  */
+
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { createSecureContext, Server as TlsServer } from 'node:tls';
 import cors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
@@ -130,6 +132,35 @@ export function tlsOptions(opts: {
 }
 
 /**
+ * The reverse proxies whose X-Forwarded-For the server believes. Unset: none, so `request.ip` is
+ * the connecting address and a client cannot pick its own address for the login throttle by
+ * sending the header. Fastify (proxy-addr) takes the rightmost address not in this list.
+ */
+const trustedProxies: Setting<string[]> = {
+  name: 'COLLECTOR_TRUSTED_PROXIES',
+  description:
+    'comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the real client (10.0.0.5,10.1.0.0/16); unset: none',
+  parse(raw) {
+    if (raw === undefined) return [];
+    const list = raw
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean);
+    for (const entry of list) {
+      const [address = '', bits, ...rest] = entry.split('/');
+      const family = isIP(address);
+      const max = family === 4 ? 32 : 128;
+      const badBits =
+        bits !== undefined && (!/^\d{1,3}$/.test(bits) || Number(bits) > max || rest.length > 0);
+      if (family === 0 || badBits) {
+        throw invalid(`"${entry}" is not an IP address or CIDR like 10.0.0.5 or 10.1.0.0/16`);
+      }
+    }
+    return list;
+  },
+};
+
+/**
  * What one client may hold of a server, shared by the publishers' APIs and the gateway. Without
  * these, a body sent one byte every few seconds is never cut off, and enough such connections
  * exhaust the process's file descriptors.
@@ -164,6 +195,7 @@ export const serverLimitsSchema = {
     min: 1,
   }),
   corsOrigins,
+  trustedProxies,
   ...tlsSchema,
 };
 
@@ -174,6 +206,7 @@ export interface ServerLimits {
   idleTimeoutMs: number;
   maxConnections: number;
   corsOrigins: Array<string | RegExp>;
+  trustedProxies: string[];
   /** Certificate and key files: HTTPS when both are set. */
   tlsCert?: string;
   tlsKey?: string;
@@ -220,6 +253,9 @@ const CODE_FOR_STATUS: Record<number, ErrorCode> = {
 };
 
 export function sendError(reply: FastifyReply, error: AppError, graphql = false): FastifyReply {
+  if (error.retryAfterSeconds !== undefined) {
+    reply.header('retry-after', String(error.retryAfterSeconds));
+  }
   return reply
     .status(error.status)
     .type('application/json; charset=utf-8')
@@ -247,6 +283,7 @@ export function createHttpServer(options: HttpOptions): FastifyInstance {
     keepAliveTimeout: opts.keepAliveTimeoutMs,
     connectionTimeout: opts.idleTimeoutMs,
     routerOptions: { ignoreTrailingSlash: true },
+    trustProxy: opts.trustedProxies.length > 0 ? opts.trustedProxies : false,
     // Clients may store any JSON, including keys named "__proto__" or "constructor". JSON.parse
     // makes them own properties (no prototype pollution), and we only serialize them back.
     onProtoPoisoning: 'ignore',

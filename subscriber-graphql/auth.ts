@@ -91,8 +91,24 @@ export interface AuthUser {
   role: Role;
 }
 
-export function signToken(user: AuthUser, cfg: TokenConfig): string {
-  return jwt.sign({ username: user.username, role: user.role }, secretKey(cfg.secret), {
+/** A user as of a login: the session version goes into the token, as `sv`. */
+export interface SessionUser extends AuthUser {
+  sessionVersion: number;
+}
+
+/**
+ * What a verified token proves: who (`sub`, the app_user id) and which of their sessions (`sv`).
+ * Whether that session is still current is for services/sessions.ts to say, against the database.
+ */
+export interface TokenClaims {
+  id: string;
+  sessionVersion: number;
+}
+
+export function signToken(user: SessionUser, cfg: TokenConfig): string {
+  // username and role are informative only: the gateway reads both from the database.
+  const claims = { username: user.username, role: user.role, sv: user.sessionVersion };
+  return jwt.sign(claims, secretKey(cfg.secret), {
     algorithm: ALGORITHM,
     subject: user.id,
     issuer: ISSUER,
@@ -118,7 +134,9 @@ function secretKey(secret: string): KeyObject {
 
 const LOG_IN_AGAIN = 'Log in again (mutation login or POST /login) and send the new token.';
 
-export function verifyToken(token: string, cfg: TokenConfig): AuthUser {
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function verifyToken(token: string, cfg: TokenConfig): TokenClaims {
   let payload: jwt.JwtPayload | string;
   try {
     payload = jwt.verify(token, secretKey(cfg.secret), {
@@ -132,19 +150,19 @@ export function verifyToken(token: string, cfg: TokenConfig): AuthUser {
     }
     throw unauthenticated(`Invalid token: ${(e as Error).message}. ${LOG_IN_AGAIN}`);
   }
-  if (typeof payload === 'string' || !payload.sub || typeof payload.username !== 'string') {
+  if (typeof payload === 'string' || !payload.sub || !UUID_RE.test(payload.sub)) {
     throw unauthenticated(`Invalid token: missing subject. ${LOG_IN_AGAIN}`);
   }
   // jsonwebtoken checks exp only when present: a token signed without one would never expire.
   if (typeof payload.exp !== 'number') {
     throw unauthenticated(`Invalid token: it has no expiry (exp). ${LOG_IN_AGAIN}`);
   }
-  // Tokens issued before roles existed carry none: they keep working, with the least rights.
-  const role: unknown = payload.role ?? 'user';
-  if (role !== 'admin' && role !== 'user') {
-    throw unauthenticated(`Invalid token: unknown role. ${LOG_IN_AGAIN}`);
+  // Tokens issued before sessions could end carry no version: nothing could ever revoke them.
+  const sv: unknown = payload.sv;
+  if (typeof sv !== 'number' || !Number.isSafeInteger(sv)) {
+    throw unauthenticated(`Invalid token: it has no session version (sv). ${LOG_IN_AGAIN}`);
   }
-  return { id: payload.sub, username: payload.username, role };
+  return { id: payload.sub.toLowerCase(), sessionVersion: sv };
 }
 
 /**

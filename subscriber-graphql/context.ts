@@ -1,10 +1,11 @@
 import DataLoader from 'dataloader';
-import { AppError } from '../common/errors.js';
+import { AppError, toAppError } from '../common/errors.js';
 import { type AuthUser, type TokenConfig, tokenFromHeader, verifyToken } from './auth.js';
 import type { SubscriberDb } from './db.js';
 import { type AnnotationRow, annotationsByDataIds } from './services/annotations.js';
 import { type DatumRow, dataByIds } from './services/data.js';
 import type { LoginThrottle } from './services/login-throttle.js';
+import { sessionUser } from './services/sessions.js';
 
 /**
  * Per-request batch loaders: every `annotations` (or `datum`) field on a page resolves with one
@@ -24,6 +25,8 @@ export interface Context {
   user: AuthUser | null;
   /** Why `user` is null when a token was sent but rejected. */
   authError?: string;
+  /** The same as an error with its code: UNAUTHENTICATED, or SERVICE_UNAVAILABLE (database down). */
+  authFailure?: AppError;
   loaders: Loaders;
 }
 
@@ -41,19 +44,28 @@ export function createLoaders(db: SubscriberDb): Loaders {
   };
 }
 
-export function createContext(
+/**
+ * The request's context. A token is verified (signature, claims), then its session checked against
+ * the user's current state: at most one primary-key lookup per request, none while cached (see
+ * services/sessions.ts). Requests without a token cost nothing here.
+ */
+export async function createContext(
   db: SubscriberDb,
   tokens: TokenConfig,
   authorization: string | undefined,
   client: { address: string; throttle: LoginThrottle },
-): Context {
+): Promise<Context> {
   const ctx: Context = { db, tokens, ...client, user: null, loaders: createLoaders(db) };
   try {
     const token = tokenFromHeader(authorization);
-    if (token) ctx.user = verifyToken(token, tokens);
+    if (token) ctx.user = await sessionUser(db, verifyToken(token, tokens));
   } catch (e) {
-    // Not thrown here: `login` must still work for a client holding an expired token.
-    ctx.authError = e instanceof AppError ? e.message : 'Invalid token';
+    // Not thrown here: `login` must still work for a client holding an expired token; operations
+    // that need a user answer with this error (graphql-errors.ts, authChecker).
+    const failure = toAppError(e);
+    if (!failure) throw e;
+    ctx.authFailure = failure;
+    ctx.authError = failure.message;
   }
   return ctx;
 }

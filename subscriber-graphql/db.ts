@@ -18,7 +18,10 @@ export interface AnnotationTable {
   id: Generated<string>;
   data_id: string;
   body: Json;
-  author: string;
+  /** The author's username when written, kept in step by a trigger (never inserted directly). */
+  author: ColumnType<string, never, never>;
+  /** Who wrote it; NULL once that user is deleted (`author` then reads "deleted user"). */
+  author_id: string | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }
@@ -28,6 +31,9 @@ export interface AppUserTable {
   username: string;
   password_hash: string;
   role: ColumnType<Role, Role | undefined, Role>;
+  /** Raised to end every token issued before (password change, disable, logout). */
+  session_version: Generated<number>;
+  disabled: Generated<boolean>;
   created_at: Generated<Date>;
 }
 

@@ -8,8 +8,12 @@ import { type AppError, toAppError, unauthenticated } from '../common/errors.js'
 import type { Context } from './context.js';
 
 export function toGraphQLError(error: AppError): GraphQLError {
+  const http: { status: number; headers?: Map<string, string> } = { status: error.status };
+  if (error.retryAfterSeconds !== undefined) {
+    http.headers = new Map([['retry-after', String(error.retryAfterSeconds)]]);
+  }
   return new GraphQLError(error.message, {
-    extensions: { code: error.code, http: { status: error.status } },
+    extensions: { code: error.code, http },
     originalError: error,
   });
 }
@@ -75,5 +79,5 @@ const NO_TOKEN =
 
 export const authChecker: AuthChecker<Context> = ({ context }) => {
   if (context.user) return true;
-  throw toGraphQLError(unauthenticated(context.authError ?? NO_TOKEN));
+  throw toGraphQLError(context.authFailure ?? unauthenticated(context.authError ?? NO_TOKEN));
 };

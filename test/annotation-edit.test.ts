@@ -127,19 +127,25 @@ describe('roles', () => {
     expect(jwt.decode(await adminToken(), { json: true })?.role).toBe('admin');
   });
 
-  it('a token from before roles counts as USER; an unknown role is refused', async () => {
-    const sign = (claims: Record<string, unknown>) =>
+  it('the role is read from the database, not the token; a token without a session is refused', async () => {
+    const own = jwt.decode(tokens.author, { json: true }) as { sub: string; sv: number };
+    const sign = (claims: Record<string, unknown>, subject: string = randomUUID()) =>
       jwt.sign({ username: 'admin', ...claims }, collector().jwtSecret, {
         algorithm: 'HS256',
         issuer: 'the-collector',
         audience: 'collector-graphql',
-        subject: randomUUID(),
+        subject,
         expiresIn: 60,
       });
-    const old = await gql<{ me: { role: string } }>('{ me { role } }', {}, sign({}));
-    expect(old.body.data?.me.role).toBe('USER');
-    const forged = await gql('{ me { role } }', {}, sign({ role: 'root' }));
-    expectError(forged, 401, 'UNAUTHENTICATED');
+    const claimsAdmin = await gql<{ me: { role: string } }>(
+      '{ me { role } }',
+      {},
+      sign({ role: 'admin', sv: own.sv }, own.sub),
+    );
+    expect(claimsAdmin.body.data?.me.role).toBe('USER');
+    // From before sessions (no "sv"): nothing could ever end it, so it is refused.
+    const old = await gql('{ me { role } }', {}, sign({}, own.sub));
+    expectError(old, 401, 'UNAUTHENTICATED');
   });
 });
 

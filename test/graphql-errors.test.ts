@@ -124,7 +124,7 @@ describe('GraphQL errors', () => {
 
   it('a token of a user deleted since gets UNAUTHENTICATED on annotate, not a foreign-key error', async () => {
     const created = { body: { id: await replicatedDatum({ gone: true }) } };
-    const ghost = jwt.sign({ username: 'nobody-anymore' }, collector().jwtSecret, {
+    const ghost = jwt.sign({ username: 'nobody-anymore', sv: 1 }, collector().jwtSecret, {
       algorithm: 'HS256',
       issuer: 'the-collector',
       audience: 'collector-graphql',
@@ -138,7 +138,7 @@ describe('GraphQL errors', () => {
     );
     expect(res.status).toBe(401);
     expect(res.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
-    expect(res.body.errors?.[0]?.message).toMatch(/no longer exists/);
+    expect(res.body.errors?.[0]?.message).toMatch(/Token no longer valid: sign in again/);
   });
 
   it('an empty page keeps its position: first: 0 echoes the cursor', async () => {

@@ -4,9 +4,11 @@
  * process lives on, an outage does not lock users out afterwards, introspection floods are
  * refused, and annotation bodies keep their numbers exactly.
  */
+
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { getIntrospectionQuery } from 'graphql';
+import jwt from 'jsonwebtoken';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKysely } from '../common/db.js';
@@ -397,7 +399,13 @@ describe('stored values too large to write out (1e131071 stored before ingest re
            ($2, 'pub1', ${poison}, now() - interval '1 second')`,
         [ids.good, ids.poison],
       );
-      await c.query(`INSERT INTO app_user (username, password_hash) VALUES ('admin', 'scrypt$')`);
+      // The shared collector's admin token works here too: the same user id and session.
+      const admin = jwt.decode(await adminToken(), { json: true }) as { sub: string; sv: number };
+      await c.query(
+        `INSERT INTO app_user (id, username, password_hash, role, session_version)
+         VALUES ($1, 'admin', 'scrypt$', 'admin', $2)`,
+        [admin.sub, admin.sv],
+      );
       await c.query(
         `INSERT INTO annotation (data_id, body, author) VALUES ($1, ${poison}, 'admin'), ($1, '{"ok": true}', 'admin')`,
         [ids.good],

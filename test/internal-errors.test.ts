@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningService } from '../common/service.js';
 import { gatewayConfigFromEnv } from '../subscriber-graphql/config.js';
 import { startGateway } from '../subscriber-graphql/start.js';
-import { collector, http, replicatedDatum, uniqueTag, withClient } from './helpers.js';
+import { adminToken, collector, http, replicatedDatum, uniqueTag, withClient } from './helpers.js';
 
 // Not named collector*: test/privileges.test.ts checks every collector* role, in parallel.
 const role = `test_lacking_${randomUUID().slice(0, 8)}`;
@@ -26,8 +26,12 @@ beforeAll(async () => {
   await withClient(collector().subscriberAdminUrl, async (c) => {
     await c.query(`CREATE ROLE ${role} LOGIN PASSWORD ${pg.escapeLiteral(password)}`);
     await c.query(`GRANT CONNECT ON DATABASE collector TO ${role}`);
-    // Data only: no SELECT on app_user (login) nor on annotation.
+    // Data, and the user columns a token's session check reads; not password_hash (login)
+    // nor annotation.
     await c.query(`GRANT SELECT ON data TO ${role}`);
+    await c.query(
+      `GRANT SELECT (id, username, role, session_version, disabled) ON app_user TO ${role}`,
+    );
   });
   const url = new URL(collector().subscriberGatewayUrl);
   url.username = role;
@@ -51,24 +55,27 @@ afterAll(async () => {
   });
 });
 
-const token = () =>
-  jwt.sign({ username: 'admin' }, secret, {
+/** A token for the shared collector's admin (the same user id and session), signed with our key. */
+const token = async () => {
+  const admin = jwt.decode(await adminToken(), { json: true }) as { sub: string; sv: number };
+  return jwt.sign({ username: 'admin', sv: admin.sv }, secret, {
     algorithm: 'HS256',
     issuer: 'the-collector',
     audience: 'collector-graphql',
-    subject: '00000000-0000-4000-8000-000000000001',
+    subject: admin.sub,
     expiresIn: 60,
   });
+};
 
 interface GqlBody {
   data?: unknown;
   errors?: Array<{ message: string; extensions?: { code?: string } }>;
 }
 
-const annotationsOf = (gateway: RunningService) =>
+const annotationsOf = async (gateway: RunningService) =>
   http<GqlBody>(`${gateway.url}/graphql`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${token()}` },
+    headers: { authorization: `Bearer ${await token()}` },
     json: {
       query: 'query($id: UUID!) { datum(id: $id) { id annotations { id } } }',
       variables: { id: dataId },

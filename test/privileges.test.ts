@@ -133,13 +133,15 @@ const SUBSCRIBER: ClusterMatrix = {
         app_user: ['SELECT'],
         data: ['SELECT'],
       },
-      // A new annotation is given its datum, body and author; id, created_at and updated_at are
-      // always the database's defaults.
+      // A new annotation is given its datum, its body and its author's id (`author` is written by
+      // a trigger from author_id); id, created_at and updated_at are always the database's
+      // defaults. logout raises a user's session version, and changes nothing else about users.
       columns: {
-        'annotation.author': ['INSERT'],
+        'annotation.author_id': ['INSERT'],
         'annotation.body': ['INSERT', 'UPDATE'],
         'annotation.data_id': ['INSERT'],
         'annotation.updated_at': ['UPDATE'],
+        'app_user.session_version': ['UPDATE'],
       },
     },
   },

@@ -283,9 +283,15 @@ describe('npm start', () => {
       const s = await start({ COLLECTOR_ADMIN_PASSWORD: 'a-new-admin-password' });
       expect(s.output()).toMatch(/left running by an earlier start/);
       expect(orphans.filter(isAlive)).toEqual([]);
-      expect(await datum(id)).toMatchObject({ id, publisher: 'pub3' });
       expect(await loginStatus('a-new-admin-password')).toBe(200);
       expect(await loginStatus(password)).toBe(401);
+      // The new password ended admin's earlier tokens; a new one reads the data kept.
+      expect(await datum(id)).toBeUndefined();
+      const login = await http<{ token: string }>(`${gateway()}/login`, {
+        method: 'POST',
+        json: { username: 'admin', password: 'a-new-admin-password' },
+      });
+      expect(await datum(id, login.body.token)).toMatchObject({ id, publisher: 'pub3' });
       expect(await stop(s, 'SIGTERM')).toBe(0);
       expect(await processesUsing(dataDir)).toEqual([]);
     },

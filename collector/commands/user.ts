@@ -2,9 +2,21 @@
 import { type Command, Option } from 'commander';
 import { createKysely } from '../../common/db.js';
 import type { SubscriberDB } from '../../subscriber-graphql/db.js';
-import { createUser, setPassword } from '../../subscriber-graphql/services/users.js';
+import { SESSION_CACHE_MS } from '../../subscriber-graphql/services/sessions.js';
+import {
+  createUser,
+  DELETED_USER,
+  deleteUser,
+  disableUser,
+  enableUser,
+  listUsers,
+  setPassword,
+} from '../../subscriber-graphql/services/users.js';
 import { generatePassword } from '../setup.js';
-import { localAdminUrl, readStdin, withLocalHint } from './shared.js';
+import { CliError, localAdminUrl, readStdin, withLocalHint } from './shared.js';
+
+/** Said after each change that ends tokens: how soon a running gateway notices. */
+const TOKENS_END = `Their tokens stop working within ${SESSION_CACHE_MS / 1000} s.`;
 
 const DATABASE_URL_HELP =
   'subscriber database URL of a role that may write app_user (default: COLLECTOR_SUBSCRIBER_ADMIN_URL, else the running local collector of npm start, found by COLLECTOR_DATA_DIR and COLLECTOR_PG_PORT_BASE)';
@@ -82,7 +94,82 @@ export function registerUser(program: Command): void {
     .action(async (username: string, opts: PasswordOptions) => {
       const password = await newPassword(opts);
       await withSubscriber(opts, (db) => setPassword(db, username, password));
-      console.log(`Password of "${username}" set.`);
+      console.log(
+        `Password of "${username}" set. Earlier tokens stop working within ${SESSION_CACHE_MS / 1000} s.`,
+      );
       if (!opts.passwordStdin) console.log(`Password: ${password}`);
+    });
+
+  user
+    .command('disable')
+    .description('Stop a user from logging in, and end every token of theirs.')
+    .argument('<username>')
+    .addOption(databaseUrlOption())
+    .action(async (username: string, opts: DatabaseOption) => {
+      await withSubscriber(opts, (db) => disableUser(db, username));
+      console.log(`User "${username}" disabled. ${TOKENS_END}`);
+    });
+
+  user
+    .command('enable')
+    .description('Let a disabled user log in again (tokens ended by disable stay ended).')
+    .argument('<username>')
+    .addOption(databaseUrlOption())
+    .action(async (username: string, opts: DatabaseOption) => {
+      const changed = await withSubscriber(opts, (db) => enableUser(db, username));
+      console.log(changed ? `User "${username}" enabled.` : `User "${username}" was not disabled.`);
+    });
+
+  user
+    .command('delete')
+    .description(
+      `Delete a user and end their tokens. Their annotations stay, shown as written by "${DELETED_USER}".`,
+    )
+    .argument('<username>')
+    .option('--yes', 'really delete (required: there is no undo)')
+    .addOption(databaseUrlOption())
+    .action(async (username: string, opts: DatabaseOption & { yes?: boolean }) => {
+      if (!opts.yes) {
+        throw new CliError(
+          `deleting "${username}" cannot be undone: run again with --yes (or "collector user disable ${username}" to keep the account)`,
+          2,
+        );
+      }
+      const annotations = await withSubscriber(opts, (db) => deleteUser(db, username));
+      console.log(
+        `User "${username}" deleted; ${annotations} annotation(s) now show "${DELETED_USER}". ${TOKENS_END}`,
+      );
+    });
+
+  user
+    .command('list')
+    .description('List the users: name, role, whether disabled, when created, annotations.')
+    .option('--json', 'print a JSON array instead of a table')
+    .addOption(databaseUrlOption())
+    .action(async (opts: DatabaseOption & { json?: boolean }) => {
+      const users = await withSubscriber(opts, (db) => listUsers(db));
+      if (opts.json) {
+        console.log(JSON.stringify(users, null, 2));
+        return;
+      }
+      const rows = [
+        ['USERNAME', 'ROLE', 'STATE', 'CREATED', 'ANNOTATIONS'],
+        ...users.map((u) => [
+          u.username,
+          u.role,
+          u.disabled ? 'disabled' : 'enabled',
+          u.created.toISOString(),
+          String(u.annotations),
+        ]),
+      ];
+      const widths =
+        rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+      for (const r of rows)
+        console.log(
+          r
+            .map((c, i) => c.padEnd(widths[i] ?? 0))
+            .join('  ')
+            .trimEnd(),
+        );
     });
 }

@@ -32,8 +32,8 @@ export class AnnotationResolver {
     // The UUID scalar keeps the client's letter case; loader keys are PostgreSQL's lower case.
     const dataId = rawDataId.toLowerCase();
     // The authChecker guarantees a user here.
-    const author = ctx.user?.username ?? '';
-    const row = await annotate(ctx.db, { dataId, body, author });
+    const authorId = (ctx.user as AuthUser).id;
+    const row = await annotate(ctx.db, { dataId, body, authorId });
     ctx.loaders.annotationsByDataId.clear(dataId);
     return row;
   }

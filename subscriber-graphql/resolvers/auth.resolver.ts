@@ -1,8 +1,9 @@
 import { Arg, Authorized, Ctx, Mutation, Query, Resolver, UseMiddleware } from 'type-graphql';
-import { signToken } from '../auth.js';
+import { type AuthUser, signToken } from '../auth.js';
 import type { Context } from '../context.js';
 import { mapErrors } from '../graphql-errors.js';
 import { User } from '../schema/user.type.js';
+import { endSessions } from '../services/sessions.js';
 import { login } from '../services/users.js';
 
 @UseMiddleware(mapErrors)
@@ -27,5 +28,16 @@ export class AuthResolver {
   ): Promise<string> {
     const user = await login(ctx.db, ctx.throttle, { username, password, address: ctx.address });
     return signToken(user, ctx.tokens);
+  }
+
+  @Authorized()
+  @Mutation(() => Boolean, {
+    description:
+      "Sign out: ends every session of this user, so this token and all the user's other tokens " +
+      '(other devices included) are refused from now on. Log in again for a new one.',
+  })
+  async logout(@Ctx() ctx: Context): Promise<boolean> {
+    await endSessions(ctx.db, (ctx.user as AuthUser).id);
+    return true;
   }
 }

@@ -25,6 +25,6 @@ export class User {
   @Field(() => String)
   username!: string;
 
-  @Field(() => UserRole, { description: 'As when the token was issued: log in again to refresh.' })
+  @Field(() => UserRole, { description: "The user's current role." })
   role!: Role;
 }

@@ -47,16 +47,17 @@ function bodyText(body: unknown): string {
 
 export async function annotate(
   db: SubscriberDb,
-  input: { dataId: string; body: unknown; author: string },
+  input: { dataId: string; body: unknown; authorId: string },
 ): Promise<AnnotationRow> {
   const body = bodyText(input.body);
   // INSERT … SELECT … WHERE EXISTS answers "unknown datum" in the same statement; the foreign key
-  // still guards the race, and its violation maps to NOT_FOUND as well.
+  // still guards the race, and its violation maps to NOT_FOUND as well. The author is recorded by
+  // id; a trigger fills in `author`, their username (sql/subscriber/021_user_sessions.sql).
   const row = await db
     .insertInto('annotation')
-    .columns(['data_id', 'body', 'author'])
+    .columns(['data_id', 'body', 'author_id'])
     .expression(
-      sql`SELECT ${input.dataId}::uuid, ${body}::jsonb, ${input.author}
+      sql`SELECT ${input.dataId}::uuid, ${body}::jsonb, ${input.authorId}::uuid
           WHERE EXISTS (SELECT 1 FROM data WHERE id = ${input.dataId}::uuid)`,
     )
     .returning(COLUMNS)
@@ -92,10 +93,13 @@ export async function annotationsByDataIds(
   return out;
 }
 
-/** Who may change or delete an annotation: its author, or an admin. */
+/**
+ * Who may change or delete an annotation: its author, by user id (a username deleted and created
+ * again is someone else), or an admin.
+ */
 function mayEdit(editor: AuthUser) {
   return (eb: ExpressionBuilder<SubscriberDB, 'annotation'>) =>
-    eb.or([eb('author', '=', editor.username), sql<boolean>`${editor.role === 'admin'}::boolean`]);
+    eb.or([eb('author_id', '=', editor.id), sql<boolean>`${editor.role === 'admin'}::boolean`]);
 }
 
 /**
