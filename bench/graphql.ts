@@ -327,7 +327,11 @@ async function serverVersion(url: string): Promise<string> {
 }
 
 async function main() {
-  const bench = await benchCollector('graphql', 2);
+  // As deployed (compose sets NODE_ENV=production), as PostGraphile runs here too: graphql-js,
+  // Fastify and Apollo take their production paths. Publishers take rows without API keys.
+  const bench = await benchCollector('graphql', 2, {
+    env: { NODE_ENV: 'production', COLLECTOR_PUBLISHER_AUTH: 'optional' },
+  });
   const cases = CASES.filter((_, i) => !ONLY || ONLY.includes(i));
   let postgraphile: { url: string; stop: () => void } | undefined;
   try {
@@ -378,7 +382,8 @@ async function main() {
         `${int(ANNOTATIONS)} annotations, ${new Date().toISOString()}`,
     );
     console.log(
-      `${os.availableParallelism()} CPUs (${os.cpus()[0]?.model.trim()}); gateway on node ${process.version}, ` +
+      `${os.availableParallelism()} CPUs (${os.cpus()[0]?.model.trim()}); gateway on node ${process.version} ` +
+        '(NODE_ENV=production, graphql-jit), ' +
         `PostGraphile on node 22.23.3 (its minimum); PostgreSQL ${version} (embedded); ` +
         `autocannon, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION} s per server and case, ` +
         'alternating; medians over rounds:\n',
