@@ -2,6 +2,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { duration } from './env.js';
 import { RawJson } from './raw-json.js';
+import { isoTimestamp } from './timestamps.js';
 
 /** Each service's limit on one SQL statement (its config schema includes it). */
 export const statementTimeoutSetting = duration(
@@ -25,15 +26,30 @@ export interface PoolOptions {
    * exact numbers, and no parse of what is only written back out as JSON.
    */
   rawJson?: boolean;
+  /**
+   * Read timestamptz columns as ISO 8601 text in UTC (common/timestamps.ts) instead of Dates: the
+   * session's TimeZone is set to UTC. Unusual values (BC, past 9999, infinity) are still Dates.
+   */
+  isoTimestamps?: boolean;
 }
 
 const JSON_OIDS = new Set([114, 3802]); // json, jsonb
-export const rawJsonTypes = {
-  getTypeParser(oid: number, format?: 'text' | 'binary') {
-    if (JSON_OIDS.has(oid)) return (text: string) => new RawJson(text);
-    return pg.types.getTypeParser(oid, format);
-  },
-} as pg.CustomTypesConfig;
+const TIMESTAMPTZ_OID = 1184;
+
+function typeParsers(opts: { rawJson?: boolean; isoTimestamps?: boolean }): pg.CustomTypesConfig {
+  const parseDate = pg.types.getTypeParser(TIMESTAMPTZ_OID, 'text') as (text: string) => Date;
+  return {
+    getTypeParser(oid: number, format?: 'text' | 'binary') {
+      if (opts.rawJson && JSON_OIDS.has(oid)) return (text: string) => new RawJson(text);
+      if (opts.isoTimestamps && oid === TIMESTAMPTZ_OID) {
+        return (text: string) => isoTimestamp(text) ?? parseDate(text);
+      }
+      return pg.types.getTypeParser(oid, format);
+    },
+  } as pg.CustomTypesConfig;
+}
+
+export const rawJsonTypes = typeParsers({ rawJson: true });
 
 const IDLE_IN_TRANSACTION_MS = 60_000;
 
@@ -74,6 +90,7 @@ function prepareStatements(client: pg.PoolClient): void {
 /** A Kysely instance over a `pg` pool. Each process builds its own from its validated config. */
 export function createKysely<DB>(connectionString: string, opts: PoolOptions): Kysely<DB> {
   const settings = [opts.options ?? ''];
+  if (opts.isoTimestamps) settings.push('-c TimeZone=UTC');
   if (opts.statementTimeoutMs !== undefined) {
     // Startup settings override the role's defaults (sql/*/..._timeouts.sql), 0 included.
     settings.push(`-c statement_timeout=${opts.statementTimeoutMs}`);
@@ -87,7 +104,7 @@ export function createKysely<DB>(connectionString: string, opts: PoolOptions): K
     options: settings.join(' ').trim() || undefined,
     // Fail a request quickly with a clear 503 rather than hang when the database is down.
     connectionTimeoutMillis: 5000,
-    ...(opts.rawJson ? { types: rawJsonTypes } : {}),
+    ...(opts.rawJson || opts.isoTimestamps ? { types: typeParsers(opts) } : {}),
   });
   // An idle client losing its connection (database restart) emits 'error' on the pool.
   pool.on('error', () => {});

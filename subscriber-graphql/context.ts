@@ -1,7 +1,9 @@
 import DataLoader from 'dataloader';
+import type { GraphQLResolveInfo } from 'graphql';
 import { AppError, toAppError } from '../common/errors.js';
 import { type AuthUser, type TokenConfig, tokenFromHeader, verifyToken } from './auth.js';
 import type { SubscriberDb } from './db.js';
+import { selects } from './selection.js';
 import { type AnnotationRow, annotationsByDataIds } from './services/annotations.js';
 import { type DatumRow, dataByIds } from './services/data.js';
 import type { LoginThrottle } from './services/login-throttle.js';
@@ -68,4 +70,19 @@ export async function createContext(
     ctx.authError = failure.message;
   }
   return ctx;
+}
+
+/**
+ * Hangs a datum's annotations on it when the query selects them below this field (batched with
+ * the other data of the request): `Datum.annotations` is a plain field, read from the row.
+ */
+export async function withAnnotations(
+  ctx: Context,
+  info: GraphQLResolveInfo,
+  datum: DatumRow | null,
+): Promise<DatumRow | null> {
+  if (datum && !datum.annotations && selects(info, ['annotations'])) {
+    datum.annotations = await ctx.loaders.annotationsByDataId.load(datum.id);
+  }
+  return datum;
 }

@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Kysely } from 'kysely';
+import type { Timestamp } from '../common/timestamps.js';
 
 /** What a gateway user may do: an admin may also change and delete others' annotations. */
 export type Role = 'admin' | 'user';
@@ -10,8 +11,9 @@ export interface DataTable {
   id: string;
   publisher: string;
   data: Json;
-  created_at: Date;
-  received_at: Generated<Date>;
+  /** Timestamps: ISO text on the gateway's pool (common/timestamps.ts), Dates elsewhere. */
+  created_at: Timestamp;
+  received_at: Generated<Timestamp>;
 }
 
 export interface AnnotationTable {
@@ -22,8 +24,8 @@ export interface AnnotationTable {
   author: ColumnType<string, never, never>;
   /** Who wrote it; NULL once that user is deleted (`author` then reads "deleted user"). */
   author_id: string | null;
-  created_at: Generated<Date>;
-  updated_at: Generated<Date>;
+  created_at: Generated<Timestamp>;
+  updated_at: Generated<Timestamp>;
 }
 
 export interface AppUserTable {

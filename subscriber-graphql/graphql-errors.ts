@@ -19,7 +19,7 @@ export function toGraphQLError(error: AppError): GraphQLError {
 }
 
 /** Any error as the GraphQL error the client gets: its code and HTTP status. */
-export function mapError(e: unknown): GraphQLError {
+function mapError(e: unknown): GraphQLError {
   if (e instanceof GraphQLError) return e;
   const mapped = toAppError(e);
   if (mapped) return toGraphQLError(mapped);

@@ -1,11 +1,11 @@
 import type { GraphQLSchema } from 'graphql';
-import { GraphQLDateTime } from 'graphql-scalars';
 import { buildSchema } from 'type-graphql';
 import { authChecker } from './graphql-errors.js';
 import { AnnotationResolver } from './resolvers/annotation.resolver.js';
 import { AnnotationPagesResolver } from './resolvers/annotation-pages.resolver.js';
 import { AuthResolver } from './resolvers/auth.resolver.js';
 import { DataConnectionResolver, DataResolver } from './resolvers/data.resolver.js';
+import { DateTimeScalar } from './schema/datetime.scalar.js';
 
 export function buildGatewaySchema(): Promise<GraphQLSchema> {
   return buildSchema({
@@ -18,7 +18,7 @@ export function buildGatewaySchema(): Promise<GraphQLSchema> {
     ],
     authChecker,
     // One DateTime scalar everywhere (type-graphql would otherwise add DateTimeISO for Date).
-    scalarsMap: [{ type: Date, scalar: GraphQLDateTime }],
+    scalarsMap: [{ type: Date, scalar: DateTimeScalar }],
     validate: false,
   });
 }

@@ -19,6 +19,7 @@ export async function startGateway(config: LimitsOptional<GatewayConfig>): Promi
   const db = createKysely<SubscriberDB>(config.databaseUrl, {
     applicationName: 'collector-gateway',
     rawJson: true,
+    isoTimestamps: true,
     statementTimeoutMs: config.statementTimeoutMs,
   });
   let app: Awaited<ReturnType<typeof buildGatewayApp>>;

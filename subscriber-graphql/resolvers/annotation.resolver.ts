@@ -1,16 +1,18 @@
+import type { GraphQLResolveInfo } from 'graphql';
 import { GraphQLUUID } from 'graphql-scalars';
 import {
   Arg,
   Authorized,
   Ctx,
   FieldResolver,
+  Info,
   Mutation,
   Resolver,
   Root,
   UseMiddleware,
 } from 'type-graphql';
 import type { AuthUser } from '../auth.js';
-import type { Context } from '../context.js';
+import { type Context, withAnnotations } from '../context.js';
 import { mapErrors } from '../graphql-errors.js';
 import { Annotation } from '../schema/annotation.type.js';
 import { Datum } from '../schema/datum.type.js';
@@ -73,8 +75,16 @@ export class AnnotationResolver {
   }
 
   @FieldResolver(() => Datum, { description: 'The annotated datum.' })
-  async datum(@Root() annotation: Annotation, @Ctx() ctx: Context): Promise<Datum> {
-    const datum = await ctx.loaders.datumById.load(annotation.dataId);
+  async datum(
+    @Root() annotation: Annotation,
+    @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
+  ): Promise<Datum> {
+    const datum = await withAnnotations(
+      ctx,
+      info,
+      await ctx.loaders.datumById.load(annotation.dataId),
+    );
     // The foreign key makes a missing datum impossible.
     if (!datum)
       throw new Error(`datum ${annotation.dataId} of annotation ${annotation.id} missing`);

@@ -12,16 +12,14 @@ import {
   Root,
   UseMiddleware,
 } from 'type-graphql';
-import type { Context } from '../context.js';
-import { mapError, mapErrors } from '../graphql-errors.js';
-import { Annotation } from '../schema/annotation.type.js';
+import { type Context, withAnnotations } from '../context.js';
+import { mapErrors } from '../graphql-errors.js';
 import { DataConnection, toConnection } from '../schema/data-connection.type.js';
 import { DataFilter } from '../schema/data-filter.input.js';
 import { DataOrder } from '../schema/data-order.input.js';
 import { Datum } from '../schema/datum.type.js';
 import { selects } from '../selection.js';
-import type { AnnotationRow } from '../services/annotations.js';
-import { countData, type DatumRow, listDataOrdered } from '../services/data.js';
+import { countData, listDataOrdered } from '../services/data.js';
 
 /** Where a `data` page's rows are, in the query: their annotations are fetched with the page. */
 const ANNOTATION_PATHS = [
@@ -75,24 +73,11 @@ export class DataResolver {
   @Query(() => Datum, { nullable: true, description: 'One datum by id, or null if unknown.' })
   async datum(
     @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
     @Arg('id', () => GraphQLUUID) id: string,
   ): Promise<Datum | null> {
     // The UUID scalar keeps the client's letter case; PostgreSQL answers in lower case.
-    return ctx.loaders.datumById.load(id.toLowerCase());
-  }
-
-  @FieldResolver(() => [Annotation], { description: 'Annotations on this datum, oldest first.' })
-  annotations(
-    // DatumRow, an interface, not the Datum class: type-graphql would copy every row into a new
-    // Datum instance before each call.
-    @Root() datum: DatumRow,
-    @Ctx() ctx: Context,
-  ): AnnotationRow[] | Promise<AnnotationRow[]> {
-    if (datum.annotations) return datum.annotations;
-    // No middleware on this per-row field (it would make every call async): map errors here.
-    return ctx.loaders.annotationsByDataId.load(datum.id).catch((e) => {
-      throw mapError(e);
-    });
+    return withAnnotations(ctx, info, await ctx.loaders.datumById.load(id.toLowerCase()));
   }
 }
 

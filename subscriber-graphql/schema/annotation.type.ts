@@ -1,5 +1,7 @@
-import { GraphQLDateTime, GraphQLUUID } from 'graphql-scalars';
+import { GraphQLUUID } from 'graphql-scalars';
 import { Field, ObjectType } from 'type-graphql';
+import type { Timestamp } from '../../common/timestamps.js';
+import { DateTimeScalar } from './datetime.scalar.js';
 import { JSONScalar } from './json.scalar.js';
 
 @ObjectType({ description: 'A note on a datum, kept only on the subscriber.' })
@@ -21,9 +23,9 @@ export class Annotation {
   @Field(() => String, { description: 'Username of the user who wrote it.' })
   author!: string;
 
-  @Field(() => GraphQLDateTime)
-  createdAt!: Date;
+  @Field(() => DateTimeScalar)
+  createdAt!: Timestamp;
 
-  @Field(() => GraphQLDateTime)
-  updatedAt!: Date;
+  @Field(() => DateTimeScalar)
+  updatedAt!: Timestamp;
 }

@@ -2,9 +2,10 @@
  * The GraphQL shape of common/filter.ts's filter tree. Field names are the public API: clients and
  * docs depend on them.
  */
-import { GraphQLDateTime, GraphQLUUID } from 'graphql-scalars';
+import { GraphQLUUID } from 'graphql-scalars';
 import { Field, InputType } from 'type-graphql';
 import type * as F from '../../common/filter.js';
+import { DateTimeScalar } from './datetime.scalar.js';
 import { JSONScalar } from './json.scalar.js';
 
 @InputType({ description: 'Conditions on a text value; all given must hold.' })
@@ -23,10 +24,10 @@ export class UUIDFilter implements F.UuidFilter {
 
 @InputType({ description: 'Conditions on a point in time; all given must hold.' })
 export class DateTimeFilter implements F.DateTimeFilter {
-  @Field(() => GraphQLDateTime, { nullable: true }) gt?: Date;
-  @Field(() => GraphQLDateTime, { nullable: true }) gte?: Date;
-  @Field(() => GraphQLDateTime, { nullable: true }) lt?: Date;
-  @Field(() => GraphQLDateTime, { nullable: true }) lte?: Date;
+  @Field(() => DateTimeScalar, { nullable: true }) gt?: Date;
+  @Field(() => DateTimeScalar, { nullable: true }) gte?: Date;
+  @Field(() => DateTimeScalar, { nullable: true }) lt?: Date;
+  @Field(() => DateTimeScalar, { nullable: true }) lte?: Date;
 }
 
 @InputType({

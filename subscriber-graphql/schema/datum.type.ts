@@ -1,5 +1,9 @@
-import { GraphQLDateTime, GraphQLUUID } from 'graphql-scalars';
+import { GraphQLUUID } from 'graphql-scalars';
 import { Field, ObjectType } from 'type-graphql';
+import type { Timestamp } from '../../common/timestamps.js';
+import type { AnnotationRow } from '../services/annotations.js';
+import { Annotation } from './annotation.type.js';
+import { DateTimeScalar } from './datetime.scalar.js';
 import { JSONScalar } from './json.scalar.js';
 
 @ObjectType({ description: 'One JSON document stored by a publisher and replicated here.' })
@@ -19,9 +23,13 @@ export class Datum {
   })
   data!: unknown;
 
-  @Field(() => GraphQLDateTime, { description: 'When the publisher stored it.' })
-  createdAt!: Date;
+  @Field(() => DateTimeScalar, { description: 'When the publisher stored it.' })
+  createdAt!: Timestamp;
 
-  @Field(() => GraphQLDateTime, { description: 'When it arrived on the subscriber.' })
-  receivedAt!: Date;
+  @Field(() => DateTimeScalar, { description: 'When it arrived on the subscriber.' })
+  receivedAt!: Timestamp;
+
+  /** Hung on the row by whatever read it, when the query selects them (see withAnnotations). */
+  @Field(() => [Annotation], { description: 'Annotations on this datum, oldest first.' })
+  annotations?: AnnotationRow[];
 }

@@ -3,6 +3,7 @@ import { type ExpressionBuilder, sql } from 'kysely';
 import { AppError, notFound } from '../../common/errors.js';
 import { checkJsonDepth, checkNumberText } from '../../common/json.js';
 import { stringifyJson } from '../../common/raw-json.js';
+import type { Timestamp } from '../../common/timestamps.js';
 import type { AuthUser } from '../auth.js';
 import type { SubscriberDB, SubscriberDb } from '../db.js';
 import { markNotServable } from '../graphql-errors.js';
@@ -12,8 +13,8 @@ export interface AnnotationRow {
   dataId: string;
   body: unknown;
   author: string;
-  createdAt: Date;
-  updatedAt: Date;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
 }
 
 /** `body`, or SQL NULL when it cannot be written out safely (see data.ts, servableData). */

@@ -13,6 +13,7 @@ import {
   type SortKey,
 } from '../../common/keyset.js';
 import { RawJson } from '../../common/raw-json.js';
+import { isoTimestamp, type Timestamp } from '../../common/timestamps.js';
 import type { SubscriberDb } from '../db.js';
 import { markNotServable } from '../graphql-errors.js';
 import { type AnnotationRow, guardBodies } from './annotations.js';
@@ -21,8 +22,8 @@ export interface DatumRow {
   id: string;
   publisher: string;
   data: unknown;
-  createdAt: Date;
-  receivedAt: Date;
+  createdAt: Timestamp;
+  receivedAt: Timestamp;
   /** Set when the page's annotations were fetched with it (resolvers/data.resolver.ts). */
   annotations?: AnnotationRow[];
 }
@@ -124,8 +125,8 @@ function annotationRows(json: string | null): AnnotationRow[] {
     dataId: a.dataId,
     body: a.body === null ? null : new RawJson(a.body),
     author: a.author,
-    createdAt: new Date(a.createdAt),
-    updatedAt: new Date(a.updatedAt),
+    createdAt: isoTimestamp(a.createdAt) ?? new Date(a.createdAt),
+    updatedAt: isoTimestamp(a.updatedAt) ?? new Date(a.updatedAt),
   }));
   return guardBodies(rows);
 }
