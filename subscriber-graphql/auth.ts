@@ -103,6 +103,8 @@ export interface SessionUser extends AuthUser {
 export interface TokenClaims {
   id: string;
   sessionVersion: number;
+  /** `exp`, in seconds since the epoch. */
+  expiresAt: number;
 }
 
 export function signToken(user: SessionUser, cfg: TokenConfig): string {
@@ -136,7 +138,26 @@ const LOG_IN_AGAIN = 'Log in again (mutation login or POST /login) and send the 
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/**
+ * Tokens already verified, until they expire: the same token string verifies the same way until
+ * then, and a client sends its token on every request (the signature check was about a tenth of
+ * the gateway's work on a trivial query). The user's current state is still checked on every
+ * request (services/sessions.ts).
+ */
+const verified = new Map<string, { cfg: TokenConfig; claims: TokenClaims; expiresMs: number }>();
+const MAX_VERIFIED = 10_000;
+
 export function verifyToken(token: string, cfg: TokenConfig): TokenClaims {
+  const hit = verified.get(token);
+  if (hit && hit.cfg === cfg && hit.expiresMs > Date.now()) return hit.claims;
+  if (hit) verified.delete(token);
+  const claims = verifySignedToken(token, cfg);
+  if (verified.size >= MAX_VERIFIED) verified.delete(verified.keys().next().value as string);
+  verified.set(token, { cfg, claims, expiresMs: claims.expiresAt * 1000 });
+  return claims;
+}
+
+function verifySignedToken(token: string, cfg: TokenConfig): TokenClaims {
   let payload: jwt.JwtPayload | string;
   try {
     payload = jwt.verify(token, secretKey(cfg.secret), {
@@ -162,7 +183,7 @@ export function verifyToken(token: string, cfg: TokenConfig): TokenClaims {
   if (typeof sv !== 'number' || !Number.isSafeInteger(sv)) {
     throw unauthenticated(`Invalid token: it has no session version (sv). ${LOG_IN_AGAIN}`);
   }
-  return { id: payload.sub.toLowerCase(), sessionVersion: sv };
+  return { id: payload.sub.toLowerCase(), sessionVersion: sv, expiresAt: payload.exp };
 }
 
 /**

@@ -8,7 +8,14 @@
  * The validation rules in limits.ts still bound the query text itself (depth, number of fields).
  */
 import type { ApolloServerPlugin } from '@apollo/server';
-import { GraphQLError, getNamedType, getNullableType, isListType } from 'graphql';
+import {
+  type DocumentNode,
+  GraphQLError,
+  getNamedType,
+  getNullableType,
+  isListType,
+  Kind,
+} from 'graphql';
 import { type ComplexityEstimator, getComplexity } from 'graphql-query-complexity';
 import { DEFAULT_PAGE_SIZE } from '../common/keyset.js';
 
@@ -29,23 +36,42 @@ const estimator: ComplexityEstimator = ({ field, args, childComplexity }) => {
   return 1 + childComplexity;
 };
 
+/** Whether any operation of `document` declares variables (its cost may then depend on them). */
+function declaresVariables(document: DocumentNode): boolean {
+  return document.definitions.some(
+    (d) => d.kind === Kind.OPERATION_DEFINITION && (d.variableDefinitions?.length ?? 0) > 0,
+  );
+}
+
 export function costLimit(max = MAX_COST): ApolloServerPlugin {
+  // Apollo keeps one parsed document per query text: the cost of one without variables is
+  // computed once per operation, not on every request.
+  const known = new WeakMap<DocumentNode, Map<string, number>>();
   return {
     async requestDidStart() {
       return {
         async didResolveOperation({ request, document, schema }) {
-          let cost: number;
-          try {
-            cost = getComplexity({
-              schema,
-              query: document,
-              variables: request.variables ?? {},
-              operationName: request.operationName ?? undefined,
-              estimators: [estimator],
-            });
-          } catch {
-            // Variables that do not fit their types: execution reports them, as BAD_USER_INPUT.
-            return;
+          const operation = request.operationName ?? '';
+          const fixed = declaresVariables(document) ? undefined : known.get(document);
+          let cost = fixed?.get(operation);
+          if (cost === undefined) {
+            try {
+              cost = getComplexity({
+                schema,
+                query: document,
+                variables: request.variables ?? {},
+                operationName: request.operationName ?? undefined,
+                estimators: [estimator],
+              });
+            } catch {
+              // Variables that do not fit their types: execution reports them, as BAD_USER_INPUT.
+              return;
+            }
+            if (!declaresVariables(document)) {
+              const costs = known.get(document) ?? new Map<string, number>();
+              costs.set(operation, cost);
+              known.set(document, costs);
+            }
           }
           if (cost > max) {
             throw new GraphQLError(

@@ -139,6 +139,20 @@ describe('tokens', () => {
     await expectUnauthenticated(expired, /Token expired at .*Log in again/);
   });
 
+  it('refuses a token once it expires, though it was accepted (and remembered) before', async () => {
+    const admin = jwt.decode(await adminToken()) as { sub: string; sv: number };
+    const expiresAt = Math.floor(Date.now() / 1000) + 2;
+    const token = jwt.sign({ sv: admin.sv, exp: expiresAt }, collector().jwtSecret, {
+      algorithm: 'HS256',
+      ...claims(),
+      subject: admin.sub,
+    });
+    const ok = await gql(QUERY, {}, token);
+    expect(ok.status).toBe(200);
+    await new Promise((r) => setTimeout(r, expiresAt * 1000 - Date.now() + 300));
+    await expectUnauthenticated(token, /Token expired at .*Log in again/);
+  });
+
   it('rejects a token signed with another key', async () => {
     const forged = jwt.sign({ username: 'admin' }, 'some-other-secret-that-is-long-enough!!', {
       algorithm: 'HS256',

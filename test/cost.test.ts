@@ -33,6 +33,21 @@ describe('cost limit', () => {
     );
   });
 
+  it('refuses the same costly query every time, and costs variables per request', async () => {
+    const token = await adminToken();
+    // Remembered per query text (no variables): refused again, with the same cost.
+    for (let i = 0; i < 2; i++) {
+      const again = await gql(`{ data(first: 600) { ${NESTED} } }`, {}, token);
+      expect(again.status).toBe(400);
+      expect(again.body.errors?.[0]?.message).toMatch(/^The query costs 112201,/);
+    }
+    // With variables, the same text costs what its variables ask for.
+    const query = `query($n: Int) { data(first: $n) { ${NESTED} } }`;
+    expect((await gql(query, { n: 10 }, token)).body.errors).toBeUndefined();
+    const big = await gql(query, { n: 600 }, token);
+    expect(big.body.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COSTLY');
+  });
+
   it('reads page sizes from variables too, and last like first', async () => {
     const res = await gql(
       `query($n: Int) { data(last: $n) { ${NESTED} } }`,
