@@ -27,7 +27,15 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { projectRoot } from '../common/paths.js';
 import { freeRange } from '../common/ports.js';
-import { benchCollector, benchToken, graphql, numberOption, postJson, table } from './lib.js';
+import {
+  benchCollector,
+  benchToken,
+  graphql,
+  numberOption,
+  postJson,
+  runBench,
+  table,
+} from './lib.js';
 
 const ROWS = numberOption('rows', 'BENCH_ROWS', 1000);
 const ANNOTATIONS = numberOption('annotations', 'BENCH_ANNOTATIONS', 300);
@@ -419,10 +427,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (e) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runBench(main);

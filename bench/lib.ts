@@ -167,3 +167,14 @@ export async function benchToken(gatewayUrl: string): Promise<string> {
   if (login.status !== 200) throw new Error(`login failed: ${login.status} ${login.text}`);
   return (JSON.parse(login.text) as { token: string }).token;
 }
+
+/** Runs a benchmark's main: exit 0 when it finishes, 1 with the error when it fails. */
+export function runBench(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}

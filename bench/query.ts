@@ -29,6 +29,7 @@ import {
   benchToken,
   graphql,
   numberOption,
+  runBench,
   type Stats,
   stats,
   table,
@@ -420,10 +421,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (e) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runBench(main);
