@@ -15,6 +15,7 @@ import {
 } from '../common/env.js';
 import { type LimitsOptional, serverLimitsSchema } from '../common/http.js';
 import { AUTH_MODES, type AuthMode } from './auth.js';
+import { DEFAULT_MAX_BATCH_ITEMS } from './batch.js';
 
 /** How long an Idempotency-Key is remembered by default: a day covers any client's retries. */
 export const DEFAULT_IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
@@ -74,6 +75,11 @@ export const publisherSchema = {
     DEFAULT_KEY_CACHE_TTL_MS,
     { max: 300_000 },
   ),
+  maxBatchItems: int(
+    'COLLECTOR_MAX_BATCH_ITEMS',
+    `most items in one POST /data/batch (default ${DEFAULT_MAX_BATCH_ITEMS}; more is a 413)`,
+    { default: DEFAULT_MAX_BATCH_ITEMS, min: 1, max: 10_000 },
+  ),
 };
 
 export type PublisherConfig = ConfigOf<typeof publisherSchema>;
@@ -82,7 +88,12 @@ export type PublisherConfig = ConfigOf<typeof publisherSchema>;
  * What starting an API takes: the settings added after the first release may be left out (the
  * launcher and older callers build this object by hand), and then default as from the environment.
  */
-type AddedLater = 'idempotencyTtlSeconds' | 'idempotencySweepSeconds' | 'auth' | 'keyCacheTtlMs';
+type AddedLater =
+  | 'idempotencyTtlSeconds'
+  | 'idempotencySweepSeconds'
+  | 'auth'
+  | 'keyCacheTtlMs'
+  | 'maxBatchItems';
 export type PublisherOptions = Omit<LimitsOptional<PublisherConfig>, AddedLater> &
   Partial<Pick<PublisherConfig, AddedLater>>;
 
@@ -93,6 +104,7 @@ export function withDefaults(opts: PublisherOptions): LimitsOptional<PublisherCo
     idempotencySweepSeconds: opts.idempotencySweepSeconds ?? DEFAULT_IDEMPOTENCY_SWEEP_SECONDS,
     auth: opts.auth ?? defaultAuthMode(),
     keyCacheTtlMs: opts.keyCacheTtlMs ?? DEFAULT_KEY_CACHE_TTL_MS,
+    maxBatchItems: opts.maxBatchItems ?? DEFAULT_MAX_BATCH_ITEMS,
   };
 }
 

@@ -3,14 +3,23 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
-import { type JsonBody, readJsonBody } from '../common/body.js';
+import { checkUtf8Charset, decodeUtf8, type JsonBody, readJsonBody } from '../common/body.js';
 import { AppError, badInput } from '../common/errors.js';
 import { createHttpServer, registerHealth, type ServerLimits } from '../common/http.js';
 import { pageArgs } from '../common/keyset.js';
 import { ApiKeyVerifier } from './api-keys.js';
 import { registerAuth } from './auth.js';
+import {
+  batchJson,
+  DEFAULT_MAX_BATCH_ITEMS,
+  jsonArrayItems,
+  type NdjsonBody,
+  ndjsonItems,
+  storeBatch,
+} from './batch.js';
 import type { PublisherConfig } from './config.js';
 import type { PublisherDb } from './db.js';
+import { GroupCommit } from './group-commit.js';
 import { parseIdempotencyKey, type Repeating, startKeySweep } from './idempotency.js';
 import { checkIngestBody, datumJson, getDatum, listData, storeDatum } from './ingest.js';
 
@@ -27,6 +36,7 @@ export function buildPublisherApp(
     | 'auth'
     | 'keyCacheTtlMs'
   > &
+    Partial<Pick<PublisherConfig, 'maxBatchItems'>> &
     Partial<ServerLimits>,
 ): FastifyInstance {
   const app = createHttpServer(config);
@@ -50,6 +60,20 @@ export function buildPublisherApp(
     }
   });
 
+  // NDJSON, for POST /data/batch only: decoded here, split into lines by the route.
+  app.addContentTypeParser('application/x-ndjson', { parseAs: 'buffer' }, (req, body, done) => {
+    try {
+      checkUtf8Charset(req.headers['content-type']);
+      done(null, { ndjson: decodeUtf8(body as Buffer) } satisfies NdjsonBody);
+    } catch (e) {
+      done(e as Error, undefined);
+    }
+  });
+
+  // Single-row POST /data without an Idempotency-Key: concurrent rows share one commit.
+  const groupCommit = new GroupCommit(db);
+  const maxBatchItems = config.maxBatchItems ?? DEFAULT_MAX_BATCH_ITEMS;
+
   // Expired Idempotency-Keys are deleted while the app runs; app.close() waits for a sweep in
   // progress before the pool is closed.
   let sweep: Repeating | undefined;
@@ -70,6 +94,10 @@ export function buildPublisherApp(
       'POST /data':
         'store {"data": <any JSON value>} (Content-Type: application/json, UTF-8; optional ' +
         'Idempotency-Key header: a retry with the same key returns the first row)',
+      'POST /data/batch':
+        `store many at once, all or nothing: a JSON array of {"data": …} objects, or NDJSON ` +
+        `(Content-Type: application/x-ndjson, one {"data": …} per line); at most ` +
+        `${maxBatchItems} items`,
       'GET /data': 'list stored rows, newest first (?first=50&after=<endCursor>)',
       'GET /data/:id': 'one stored row',
       'GET /health': 'database reachability',
@@ -94,6 +122,7 @@ export function buildPublisherApp(
     const { datum, replayed } = await storeDatum(db, body, {
       idempotencyKey,
       ttlSeconds: config.idempotencyTtlSeconds,
+      groupCommit,
     });
     // A retry gets the original row with 200 (201 only where this request created it).
     if (replayed) reply.header('idempotent-replayed', 'true');
@@ -101,6 +130,29 @@ export function buildPublisherApp(
       .status(replayed ? 200 : 201)
       .type(JSON_TYPE)
       .send(datumJson(datum));
+  });
+
+  app.post('/data/batch', { config: { scope: 'insert' } }, async (request, reply) => {
+    // Any other type (text/plain has Fastify's own parser) arrives as something else: 415.
+    const body =
+      typeof request.body === 'object' && request.body !== null
+        ? (request.body as Partial<JsonBody & NdjsonBody>)
+        : undefined;
+    const type = request.headers['content-type']?.toLowerCase() ?? '';
+    let items: ReturnType<typeof ndjsonItems>;
+    if (typeof body?.ndjson === 'string' && type.startsWith('application/x-ndjson')) {
+      items = ndjsonItems(body.ndjson, maxBatchItems);
+    } else if (typeof body?.text === 'string' && type.startsWith('application/json')) {
+      items = jsonArrayItems(body.text, maxBatchItems);
+    } else {
+      throw new AppError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        'Send a JSON array of {"data": …} objects with "Content-Type: application/json", or ' +
+          'one {"data": …} per line with "Content-Type: application/x-ndjson".',
+      );
+    }
+    const rows = await storeBatch(db, items);
+    return reply.status(201).type(JSON_TYPE).send(batchJson(rows));
   });
 
   app.get<{ Params: { id: string } }>(

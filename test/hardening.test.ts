@@ -220,13 +220,15 @@ describe('a connection dropped mid-query', () => {
           pending = Array.from({ length: 3 }, () => postDatum(api.url, { tag: uniqueTag('cut') }));
           // Another session: pg_stat_activity is a snapshot for the length of a transaction.
           await withClient(pub().adminUrl, async (watcher) => {
-            const pids = await waitFor('three inserts waiting on the lock', async () => {
+            // Group commit: the three requests share the statements they arrive in, so one to
+            // three sessions wait on the lock; the statements cut are those.
+            const pids = await waitFor('inserts waiting on the lock', async () => {
               const { rows } = await watcher.query<{ pid: number }>(
                 `SELECT pid FROM pg_stat_activity
                   WHERE client_port = ANY($1::int[]) AND wait_event_type = 'Lock'`,
                 [proxy.upstreamPorts()],
               );
-              return rows.length === 3 ? rows.map((r) => r.pid) : undefined;
+              return rows.length >= 1 ? rows.map((r) => r.pid) : undefined;
             });
             await cut(proxy, pids, watcher);
           });
@@ -234,7 +236,10 @@ describe('a connection dropped mid-query', () => {
           await c.query('ROLLBACK');
         }
         const statuses = (await Promise.all(pending)).map((r) => r.status);
-        expect(statuses).toEqual([503, 503, 503]);
+        // The requests whose statement was cut get 503; any still queued behind it (never sent)
+        // go out on a fresh connection and are stored. None hangs, none is a 500.
+        expect(statuses).toContain(503);
+        for (const s of statuses) expect([201, 503]).toContain(s);
       });
       proxy.up();
       // Same process (this one: an unhandled 'error' event would have crashed the test worker),

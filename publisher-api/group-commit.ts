@@ -1,0 +1,113 @@
+/**
+ * Group commit for single-row POST /data: concurrent requests are written together, in one
+ * multi-row INSERT (one transaction, one commit, one WAL flush), and each request is answered
+ * only once that statement has committed, so a 201 still means "durably stored".
+ *
+ * No timer: a row arriving while nothing is being written is flushed on the next turn of the
+ * event loop (`setImmediate`, which only gathers the requests already read in the same turn), so
+ * a lone client waits for nothing. While a flush runs, new rows queue; the next batch is whatever
+ * queued meanwhile, up to `maxRows` rows and `maxBytes` of JSON text. One flush at a time: the
+ * busier the server, the larger the batches, and PostgreSQL commits once per batch instead of
+ * once per row.
+ *
+ * One bad row must not fail its neighbours. A batch whose statement fails on its input (a string
+ * with \u0000, which jsonb refuses) is retried row by row: the bad row gets its own 400, the
+ * others are stored and get their 201s. A batch that fails for another reason (database down,
+ * statement timeout) stored nothing, and every request in it gets that error.
+ */
+import { toAppError } from '../common/errors.js';
+import type { PublisherDb } from './db.js';
+import { insertMany, type StoredDatum } from './ingest.js';
+
+/** Most rows per flush: a short transaction, and replication applies it in one go. */
+export const GROUP_COMMIT_MAX_ROWS = 500;
+/** Most JSON text per flush (a single row may be larger, up to the body limit). */
+export const GROUP_COMMIT_MAX_BYTES = 4 * 1024 * 1024;
+
+interface Pending {
+  body: string;
+  resolve(datum: StoredDatum): void;
+  reject(error: unknown): void;
+}
+
+export interface GroupCommitStats {
+  /** Multi-row statements run (row-by-row retries after a bad row not included). */
+  flushes: number;
+  rows: number;
+}
+
+export class GroupCommit {
+  readonly stats: GroupCommitStats = { flushes: 0, rows: 0 };
+  private queue: Pending[] = [];
+  private running = false;
+
+  constructor(
+    private readonly db: PublisherDb,
+    private readonly opts: { maxRows: number; maxBytes: number } = {
+      maxRows: GROUP_COMMIT_MAX_ROWS,
+      maxBytes: GROUP_COMMIT_MAX_BYTES,
+    },
+  ) {}
+
+  /** Stores the `data` of a checked `{"data": …}` text; resolves once it has committed. */
+  insert(bodyJson: string): Promise<StoredDatum> {
+    return new Promise<StoredDatum>((resolve, reject) => {
+      this.queue.push({ body: bodyJson, resolve, reject });
+      if (!this.running) {
+        this.running = true;
+        setImmediate(() => void this.drain());
+      }
+    });
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) await this.flush(this.take());
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** The next batch: at least one row, then up to the limits. */
+  private take(): Pending[] {
+    let n = 0;
+    let size = 0;
+    while (n < this.queue.length && n < this.opts.maxRows) {
+      const len = (this.queue[n] as Pending).body.length;
+      if (n > 0 && size + len > this.opts.maxBytes) break;
+      size += len;
+      n++;
+    }
+    return this.queue.splice(0, n);
+  }
+
+  private async flush(batch: Pending[]): Promise<void> {
+    this.stats.flushes++;
+    this.stats.rows += batch.length;
+    try {
+      const rows = await insertMany(
+        this.db,
+        batch.map((p) => p.body),
+      );
+      batch.forEach((p, i) => {
+        p.resolve(rows[i] as StoredDatum);
+      });
+    } catch (e) {
+      if (batch.length === 1 || toAppError(e)?.code !== 'BAD_USER_INPUT') {
+        for (const p of batch) p.reject(e);
+        return;
+      }
+      // The statement stored nothing; one row at a time, so only the bad ones fail. Rare, so
+      // plain: the pool runs them a few at a time.
+      await Promise.all(
+        batch.map(async (p) => {
+          try {
+            p.resolve((await insertMany(this.db, [p.body]))[0] as StoredDatum);
+          } catch (err) {
+            p.reject(err);
+          }
+        }),
+      );
+    }
+  }
+}

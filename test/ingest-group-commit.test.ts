@@ -1,0 +1,211 @@
+/**
+ * Group commit of single-row POST /data, against publisher 1's real database: concurrent requests
+ * share INSERT statements (counted through a Kysely log hook on the app's own pool), every 201 is
+ * stored and replicated, a poisoned row gets its own 400 while its neighbours get their 201s, and
+ * numbers beyond double precision keep every digit.
+ */
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PublisherDB } from '../publisher-api/db.js';
+import { GroupCommit } from '../publisher-api/group-commit.js';
+import type { StoredDatum } from '../publisher-api/ingest.js';
+import { buildPublisherApp } from '../publisher-api/server.js';
+import { collector, http, replicated, uniqueTag, waitFor, withClient } from './helpers.js';
+
+interface Publisher {
+  url: string;
+  adminUrl: string;
+  apiDatabaseUrl: string;
+}
+const pub = () => collector().publishers[0] as Publisher;
+
+/** INSERT statements into data, and those among them that failed, with their row counts. */
+const inserts = { ok: 0, failed: 0, failedRows: [] as number[] };
+let db: Kysely<PublisherDB>;
+let app: ReturnType<typeof buildPublisherApp>;
+let url: string;
+
+beforeAll(async () => {
+  db = new Kysely<PublisherDB>({
+    dialect: new PostgresDialect({
+      pool: new pg.Pool({ connectionString: pub().apiDatabaseUrl, max: 10 }),
+    }),
+    log(event) {
+      if (!/^\s*INSERT INTO "?data"?\b/i.test(event.query.sql)) return;
+      if (event.level === 'query') inserts.ok++;
+      else {
+        inserts.failed++;
+        const [texts] = event.query.parameters as [unknown];
+        inserts.failedRows.push(Array.isArray(texts) ? texts.length : 1);
+      }
+    },
+  });
+  app = buildPublisherApp(db, {
+    bodyLimit: 1024 * 1024,
+    logLevel: 'silent',
+    idempotencyTtlSeconds: 86_400,
+    idempotencySweepSeconds: 600,
+    auth: 'optional',
+    keyCacheTtlMs: 5000,
+  });
+  url = await app.listen({ host: '127.0.0.1', port: 0 });
+});
+
+afterAll(async () => {
+  await app?.close();
+  await db?.destroy();
+});
+
+const post = (body: string) =>
+  http<{ id: string; data: unknown; error?: { code: string; message: string } }>(`${url}/data`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+  });
+
+async function storedTexts(marker: string): Promise<Map<string, string>> {
+  return withClient(pub().adminUrl, async (c) => {
+    const { rows } = await c.query<{ id: string; t: string }>(
+      'SELECT id, data::text AS t FROM data WHERE data::text LIKE $1',
+      [`%${marker}%`],
+    );
+    return new Map(rows.map((r) => [r.id, r.t]));
+  });
+}
+
+const subscriberCount = (marker: string) =>
+  withClient(collector().subscriberAdminUrl, async (c) => {
+    const { rows } = await c.query<{ n: string }>(
+      'SELECT count(*) AS n FROM data WHERE data::text LIKE $1',
+      [`%${marker}%`],
+    );
+    return Number(rows[0]?.n);
+  });
+
+describe('group commit of POST /data', () => {
+  it('100 concurrent requests are stored with fewer than 100 INSERT statements', async () => {
+    const marker = uniqueTag('group');
+    const before = inserts.ok + inserts.failed;
+    const results = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => post(JSON.stringify({ data: { marker, i } }))),
+    );
+    const statements = inserts.ok + inserts.failed - before;
+    expect(results.map((r) => r.status)).toEqual(Array(100).fill(201));
+    // Each answer is its own row, with its own data.
+    results.forEach((r, i) => {
+      expect(r.body.data).toEqual({ marker, i });
+    });
+    expect(new Set(results.map((r) => r.body.id)).size).toBe(100);
+    expect((await storedTexts(marker)).size).toBe(100);
+    expect(statements).toBeLessThan(100);
+    console.log(`100 concurrent POST /data: ${statements} INSERT statements`);
+  });
+
+  it('a lone client gets one statement per request, answered at once', async () => {
+    const marker = uniqueTag('lone');
+    const before = inserts.ok;
+    const started = performance.now();
+    for (let i = 0; i < 20; i++) {
+      const res = await post(JSON.stringify({ data: { marker, i } }));
+      expect(res.status).toBe(201);
+    }
+    const perRequest = (performance.now() - started) / 20;
+    expect(inserts.ok - before).toBe(20);
+    // No batching window: far below any timer a batcher might wait on.
+    expect(perRequest).toBeLessThan(50);
+  });
+
+  it('a poisoned row amid 50 concurrent good ones: it gets 400, they get 201, stored and replicated', async () => {
+    const marker = uniqueTag('poison');
+    const bodies = Array.from({ length: 50 }, (_, i) => JSON.stringify({ data: { marker, i } }));
+    // jsonb refuses \u0000 (22P05): the statement it is in fails as a whole.
+    bodies.splice(25, 0, `{"data": {"marker": "${marker}", "nul": "a\\u0000b"}}`);
+    const results = await Promise.all(bodies.map(post));
+    const statuses = results.map((r) => r.status);
+    expect(statuses.filter((s) => s === 201)).toHaveLength(50);
+    expect(statuses[25]).toBe(400);
+    expect(results[25]?.body.error).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      message: expect.stringMatching(/Invalid value: .*Unicode/),
+    });
+    const stored = await storedTexts(marker);
+    expect(stored.size).toBe(50);
+    for (const r of results.filter((x) => x.status === 201))
+      expect(stored.has(r.body.id)).toBe(true);
+    await waitFor('50 rows on the subscriber', async () =>
+      (await subscriberCount(marker)) === 50 ? true : undefined,
+    );
+  });
+
+  it('a bad row in a batch of 51 is retried alone; its 50 neighbours are stored (service level)', async () => {
+    const marker = uniqueTag('direct');
+    const group = new GroupCommit(db);
+    const failedBefore = inserts.failedRows.length;
+    // Queued in one turn of the event loop: the first flush holds all 51.
+    const settled = await Promise.allSettled(
+      Array.from({ length: 51 }, (_, i) =>
+        group.insert(
+          i === 7
+            ? `{"data": {"marker": "${marker}", "s": "\\ud800"}}`
+            : JSON.stringify({ data: { marker, i } }),
+        ),
+      ),
+    );
+    expect(group.stats.flushes).toBe(1);
+    expect(group.stats.rows).toBe(51);
+    // The 51-row statement failed, then the bad row alone.
+    expect(inserts.failedRows.slice(failedBefore).sort((a, b) => b - a)).toEqual([51, 1]);
+    expect(settled[7]?.status).toBe('rejected');
+    const good = settled.filter((s) => s.status === 'fulfilled');
+    expect(good).toHaveLength(50);
+    settled.forEach((s, i) => {
+      if (s.status === 'fulfilled') {
+        expect(JSON.parse((s.value as StoredDatum).dataJson as string)).toEqual({ marker, i });
+      }
+    });
+    expect((await storedTexts(marker)).size).toBe(50);
+  });
+
+  it('answers in the order of the statement: each row gets its own datum in a batch', async () => {
+    const marker = uniqueTag('order');
+    const group = new GroupCommit(db);
+    const stored = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => group.insert(JSON.stringify({ data: { marker, i } }))),
+    );
+    expect(group.stats.flushes).toBe(1);
+    stored.forEach((d, i) => {
+      expect(JSON.parse(d.dataJson as string)).toEqual({ marker, i });
+    });
+  });
+
+  it('caps a batch at its row limit', async () => {
+    const marker = uniqueTag('cap');
+    const group = new GroupCommit(db, { maxRows: 10, maxBytes: 1024 * 1024 });
+    await Promise.all(
+      Array.from({ length: 35 }, (_, i) => group.insert(JSON.stringify({ data: { marker, i } }))),
+    );
+    expect(group.stats).toEqual({ flushes: 4, rows: 35 });
+  });
+
+  it('numbers beyond double precision are stored and echoed exactly under concurrency', async () => {
+    const marker = uniqueTag('digits');
+    const numbers = [
+      '12345678901234567890123',
+      '0.10000000000000000000000001',
+      '-98765432109876543210.5',
+    ];
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        post(`{"data": {"marker": "${marker}", "i": ${i}, "n": ${numbers[i % 3]}}}`),
+      ),
+    );
+    expect(results.map((r) => r.status)).toEqual(Array(30).fill(201));
+    const stored = await storedTexts(marker);
+    results.forEach((r, i) => {
+      expect(r.text).toContain(`"n": ${numbers[i % 3]}`);
+      expect(stored.get(r.body.id)).toContain(`"n": ${numbers[i % 3]}`);
+    });
+    await replicated(results[0]?.body.id as string);
+  });
+});
