@@ -247,8 +247,12 @@ async function ensureSubscription(
 ): Promise<'created' | 'updated' | 'unchanged'> {
   const name = subscriptionName(p.name);
   const conninfo = replicationConninfo(p, password, tls);
-  const { rows } = await sql<{ subconninfo: string; subenabled: boolean }>`
-    SELECT subconninfo, subenabled FROM pg_subscription
+  const { rows } = await sql<{
+    subconninfo: string;
+    subenabled: boolean;
+    subdisableonerr: boolean;
+  }>`
+    SELECT subconninfo, subenabled, subdisableonerr FROM pg_subscription
     WHERE subname = ${name}
       AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`.execute(db);
   const ident = pg.escapeIdentifier(name);
@@ -259,7 +263,9 @@ async function ensureSubscription(
       // other statements: it is sent alone, on a pooled connection in autocommit mode.
       await sql
         .raw(
-          `CREATE SUBSCRIPTION ${ident} CONNECTION ${pg.escapeLiteral(conninfo)} PUBLICATION ${PUBLICATION}`,
+          // disable_on_error: a conflict (the same id from two publishers) stops the subscription
+          // cleanly and visibly (collector publishers status) instead of retrying it forever.
+          `CREATE SUBSCRIPTION ${ident} CONNECTION ${pg.escapeLiteral(conninfo)} PUBLICATION ${PUBLICATION} WITH (disable_on_error = true)`,
         )
         .execute(db);
     } catch (e) {
@@ -279,6 +285,11 @@ async function ensureSubscription(
     await sql
       .raw(`ALTER SUBSCRIPTION ${ident} CONNECTION ${pg.escapeLiteral(conninfo)}`)
       .execute(db);
+    changed = true;
+  }
+  // Subscriptions made before disable_on_error was the rule get it now.
+  if (!existing.subdisableonerr) {
+    await sql.raw(`ALTER SUBSCRIPTION ${ident} SET (disable_on_error = true)`).execute(db);
     changed = true;
   }
   if (!existing.subenabled) {
