@@ -188,13 +188,17 @@ export function readSubscriptionLog(
           candidates.set(e.pid, { at: e.at, kind: 'apply', message: e.text, index });
         return;
       }
-      const kind: LogError['kind'] = /could not connect to the publisher/.test(e.text)
-        ? 'connect'
-        : /replication slot .* does not exist|can no longer (get changes from|access) replication slot|This replication slot has been invalidated/.test(
-              e.text,
-            )
-          ? 'slot'
-          : 'apply';
+      // A stream that breaks (the publisher stopped, the network failed) is no apply failure.
+      const kind: LogError['kind'] =
+        /could not connect to the publisher|could not receive data from WAL stream|could not send end-of-streaming message|server closed the connection unexpectedly|terminating walreceiver due to timeout/.test(
+          e.text,
+        )
+          ? 'connect'
+          : /replication slot .* does not exist|can no longer (get changes from|access) replication slot|This replication slot has been invalidated/.test(
+                e.text,
+              )
+            ? 'slot'
+            : 'apply';
       // "terminating logical replication worker due to administrator command" and the like are
       // not failures of the subscription.
       if (e.level === 'FATAL' && !mentionsUs) return;

@@ -247,12 +247,8 @@ async function ensureSubscription(
 ): Promise<'created' | 'updated' | 'unchanged'> {
   const name = subscriptionName(p.name);
   const conninfo = replicationConninfo(p, password, tls);
-  const { rows } = await sql<{
-    subconninfo: string;
-    subenabled: boolean;
-    subdisableonerr: boolean;
-  }>`
-    SELECT subconninfo, subenabled, subdisableonerr FROM pg_subscription
+  const { rows } = await sql<{ subconninfo: string; subenabled: boolean }>`
+    SELECT subconninfo, subenabled FROM pg_subscription
     WHERE subname = ${name}
       AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`.execute(db);
   const ident = pg.escapeIdentifier(name);
@@ -261,11 +257,17 @@ async function ensureSubscription(
     try {
       // CREATE SUBSCRIPTION cannot run inside a transaction block, nor share a query string with
       // other statements: it is sent alone, on a pooled connection in autocommit mode.
+      // No disable_on_error, on purpose. On PostgreSQL 18 it disables a subscription not only on
+      // a conflict but on any error inside the apply loop, a broken stream included ("could not
+      // receive data from WAL stream", "could not send end-of-streaming message"): a publisher
+      // that restarts leaves its subscription disabled for good, where without it the worker
+      // reconnects by itself once the publisher is back. A conflict then retries every
+      // wal_retrieve_retry_interval; `collector publishers status` shows it as "stopped by error"
+      // (from the log and apply_error_count) and `publishers resume --skip-failed-transaction`
+      // skips it.
       await sql
         .raw(
-          // disable_on_error: a conflict (the same id from two publishers) stops the subscription
-          // cleanly and visibly (collector publishers status) instead of retrying it forever.
-          `CREATE SUBSCRIPTION ${ident} CONNECTION ${pg.escapeLiteral(conninfo)} PUBLICATION ${PUBLICATION} WITH (disable_on_error = true)`,
+          `CREATE SUBSCRIPTION ${ident} CONNECTION ${pg.escapeLiteral(conninfo)} PUBLICATION ${PUBLICATION}`,
         )
         .execute(db);
     } catch (e) {
@@ -285,11 +287,6 @@ async function ensureSubscription(
     await sql
       .raw(`ALTER SUBSCRIPTION ${ident} CONNECTION ${pg.escapeLiteral(conninfo)}`)
       .execute(db);
-    changed = true;
-  }
-  // Subscriptions made before disable_on_error was the rule get it now.
-  if (!existing.subdisableonerr) {
-    await sql.raw(`ALTER SUBSCRIPTION ${ident} SET (disable_on_error = true)`).execute(db);
     changed = true;
   }
   if (!existing.subenabled) {

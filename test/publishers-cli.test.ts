@@ -28,6 +28,7 @@ interface Status {
   conflicts: Record<string, number>;
   failedTransaction: { finishLsn: string | null; error: string } | null;
   lagBytes: number | null;
+  workerPid: number | null;
 }
 
 const cli = (args: string[]) => runCli(args, { env });
@@ -44,15 +45,21 @@ async function stateOf(name: string): Promise<Status> {
   return s;
 }
 
-const waitState = (name: string, state: string, timeoutMs = 20_000) =>
-  waitFor(
-    `${name} to be ${state}`,
-    async () => {
-      const s = await stateOf(name);
-      return s.state === state ? s : undefined;
-    },
-    timeoutMs,
-  );
+async function waitState(name: string, state: string, timeoutMs = 20_000): Promise<Status> {
+  let last: Status | undefined;
+  try {
+    return await waitFor(
+      `${name} to be ${state}`,
+      async () => {
+        last = await stateOf(name);
+        return last.state === state ? last : undefined;
+      },
+      timeoutMs,
+    );
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; last status: ${JSON.stringify(last)}`);
+  }
+}
 
 const pub = (i: number) => c.publishers[i] as LocalCollector['publishers'][number];
 
@@ -101,7 +108,7 @@ afterAll(async () => {
 });
 
 describe.sequential('collector publishers', { timeout: 90_000 }, () => {
-  it('list: every publisher, enabled, disable_on_error, conninfo without its password', async () => {
+  it('list: every publisher, enabled, conninfo without its password', async () => {
     const res = await cli(['publishers', 'list', '--json']);
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
@@ -109,11 +116,13 @@ describe.sequential('collector publishers', { timeout: 90_000 }, () => {
     expect(list.map((p) => p.name)).toEqual(['pub1', 'pub2']);
     for (const p of list) {
       expect(p.enabled).toBe(true);
-      expect(p.disableOnError).toBe(true);
+      // Off on purpose: it would disable a subscription whose publisher merely restarted.
+      expect(p.disableOnError).toBe(false);
       expect(p.conninfo).toContain('user=');
       expect(p.conninfo).not.toMatch(/password/);
     }
     const human = await cli(['publishers', 'list']);
+    if (process.env.SHOW_CLI) console.log(human.stdout);
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/^NAME\s+ENABLED\s+CONNINFO/);
     expect(human.stdout).toMatch(/\npub2\s+yes\s+host=/);
@@ -143,6 +152,7 @@ describe.sequential('collector publishers', { timeout: 90_000 }, () => {
       expect(s.conflicts).toHaveProperty('insert_exists', 0);
     }
     const human = await cli(['publishers', 'status']);
+    if (process.env.SHOW_CLI) console.log(human.stdout);
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/^PUBLISHER\s+STATE\s+LAST MESSAGE\s+LAG\s+ROWS/);
     expect(human.stdout).toMatch(/\npub1\s+streaming\s/);
@@ -154,6 +164,7 @@ describe.sequential('collector publishers', { timeout: 90_000 }, () => {
     );
     try {
       const s = await waitState('pub2', 'disabled');
+      if (process.env.SHOW_CLI) console.log((await cli(['publishers', 'status'])).stdout);
       expect(s.enabled).toBe(false);
       expect(s.failedTransaction).toBeNull();
       expect((await stateOf('pub1')).state).toBe('streaming');
@@ -180,12 +191,15 @@ describe.sequential('collector publishers', { timeout: 90_000 }, () => {
     );
     await insertOnPublisher(0, dup);
     const stopped = await waitState('pub1', 'stopped by error');
-    expect(stopped.enabled).toBe(false); // disable_on_error: stopped cleanly, not looping
+    // Without disable_on_error the worker retries it, failing each time, until it is skipped.
+    expect(stopped.enabled).toBe(true);
+    expect(stopped.workerPid).toBeNull();
     expect(stopped.reason).toMatch(/insert_exists|duplicate key/);
     expect(stopped.failedTransaction?.finishLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
     expect(stopped.applyErrorCount).toBeGreaterThanOrEqual(1);
     expect(stopped.conflicts.insert_exists).toBeGreaterThanOrEqual(1);
     const human = await cli(['publishers', 'status']);
+    if (process.env.SHOW_CLI) console.log(human.stdout);
     expect(human.stdout).toMatch(/\npub1\s+stopped by error\s/);
     expect(human.stdout).toContain(
       `failing transaction finished at ${stopped.failedTransaction?.finishLsn}`,
@@ -204,7 +218,10 @@ describe.sequential('collector publishers', { timeout: 90_000 }, () => {
     expect(res.stdout).toContain(
       `Skipped the transaction that finished at ${stopped.failedTransaction?.finishLsn} on pub1`,
     );
-    expect(res.stdout).toContain('Subscription collector_pub1 enabled.');
+    expect(res.stdout).toContain(
+      'Subscription collector_pub1 was already enabled; its worker skips that transaction when it reaches it.',
+    );
+    if (process.env.SHOW_CLI) console.log(res.stdout);
     await arrives(after);
     await waitState('pub1', 'streaming');
     // The subscriber's own row stayed; the publisher's copy was skipped.
@@ -214,6 +231,21 @@ describe.sequential('collector publishers', { timeout: 90_000 }, () => {
     });
     expect(kept).toEqual({ local: true });
     expect((await stateOf('pub2')).state).toBe('streaming');
+    await arrives(await insertOnPublisher(1));
+  });
+
+  it('a stopped publisher is unreachable, with the reason from the worker, then streams again', async () => {
+    await pub(1).cluster.stop();
+    try {
+      const s = await waitState('pub2', 'unreachable');
+      expect(s.enabled).toBe(true);
+      expect(s.reason).toMatch(/could not connect to the publisher/);
+      expect((await stateOf('pub1')).state).toBe('streaming');
+      if (process.env.SHOW_CLI) console.log((await cli(['publishers', 'status'])).stdout);
+    } finally {
+      await pub(1).cluster.start();
+    }
+    await waitState('pub2', 'streaming');
     await arrives(await insertOnPublisher(1));
   });
 
