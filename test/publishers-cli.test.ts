@@ -4,6 +4,7 @@
  * the same UUID on the subscriber and then on a publisher), and the shared test collector is never
  * touched.
  */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -247,6 +248,59 @@ describe.sequential('collector publishers', { timeout: 90_000 }, () => {
     }
     await waitState('pub2', 'streaming');
     await arrives(await insertOnPublisher(1));
+  });
+
+  it('a slot dropped on the publisher is slot lost', async () => {
+    await withClient(c.subscriberAdminUrl, (db) =>
+      db.query('ALTER SUBSCRIPTION collector_pub2 DISABLE'),
+    );
+    await waitState('pub2', 'disabled');
+    // The walsender may take a moment to release the slot after the worker stops.
+    await waitFor('the slot to be dropped', () =>
+      withClient(pub(1).adminUrl, (db) =>
+        db.query("SELECT pg_drop_replication_slot('collector_pub2')").then(
+          () => true,
+          () => undefined,
+        ),
+      ),
+    );
+    try {
+      const s = await waitState('pub2', 'slot lost');
+      expect(s.reason).toContain('slot collector_pub2 is missing on the publisher');
+      expect((await stateOf('pub1')).state).toBe('streaming');
+    } finally {
+      // Nothing was written on pub2 meanwhile, so a new slot loses nothing.
+      await withClient(pub(1).adminUrl, (db) =>
+        db.query("SELECT pg_create_logical_replication_slot('collector_pub2', 'pgoutput')"),
+      );
+      await withClient(c.subscriberAdminUrl, (db) =>
+        db.query('ALTER SUBSCRIPTION collector_pub2 ENABLE'),
+      );
+    }
+    await waitState('pub2', 'streaming');
+    await arrives(await insertOnPublisher(1));
+  });
+
+  it('status --watch redraws until interrupted', async () => {
+    const child = spawn(process.execPath, [CLI, 'publishers', 'status', '--watch', '0.5'], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    const exited = new Promise((r) => child.once('exit', r));
+    try {
+      await waitFor('three redraws', async () =>
+        out.split('Ctrl-C to stop').length > 3 ? true : undefined,
+      );
+    } finally {
+      child.kill('SIGINT');
+      await exited;
+    }
+    expect(out).toContain('\x1b[2J');
+    expect(out).toMatch(/\npub1\s+streaming\s/);
   });
 
   it('resume on a running subscription changes nothing; bad input is a clear error', async () => {
