@@ -102,6 +102,12 @@ export async function listSubscriptions(db: Db): Promise<SubscriptionInfo[]> {
   }));
 }
 
+/** A pg_lsn's text (`0/1BAB660`) as a number that compares like it. */
+export function lsnValue(lsn: string): bigint {
+  const [hi, lo] = lsn.split('/');
+  return (BigInt(`0x${hi || '0'}`) << 32n) + BigInt(`0x${lo || '0'}`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The subscriber's server log
 
@@ -356,6 +362,12 @@ export async function fleetStatus(
      WHERE r.srsubstate <> 'r' GROUP BY s.subname`.execute(db);
   const counts = await sql<{ publisher: string; n: string }>`
     SELECT publisher, count(*)::text AS n FROM data GROUP BY publisher`.execute(db);
+  // Where each subscription has applied up to (its origin is pg_<oid>): a failed transaction whose
+  // finish LSN lies beyond it has still not been applied, whether a worker runs right now or not.
+  const origins = await sql<{ external_id: string; remote_lsn: string | null }>`
+    SELECT external_id, remote_lsn::text AS remote_lsn FROM pg_replication_origin_status`.execute(
+    db,
+  );
   const log = await readServerLog(db);
   const logSource =
     'text' in log ? 'subscriber log' : `subscriber log unreadable: ${log.unavailable}`;
@@ -379,6 +391,11 @@ export async function fleetStatus(
         (events.lastStarted === undefined || lastError.index > events.lastStarted.index)
           ? lastError
           : undefined;
+      const applied = origins.rows.find((o) => o.external_id === `pg_${sub.oid}`)?.remote_lsn;
+      const stuck =
+        lastError?.kind === 'apply' &&
+        lastError.finishLsn !== undefined &&
+        lsnValue(lastError.finishLsn) > lsnValue(applied ?? '0/0');
       const applyErrorCount = Number(stat.apply_error_count ?? 0);
       const syncErrorCount = Number(stat.sync_error_count ?? 0);
 
@@ -422,6 +439,10 @@ export async function fleetStatus(
           state = 'disabled';
           reason = 'disabled by ALTER SUBSCRIPTION … DISABLE';
         }
+      } else if (stuck) {
+        // The worker retries the failing transaction every wal_retrieve_retry_interval: between
+        // two attempts it may be running, but it is not getting past it.
+        stoppedBy(lastError);
       } else if (apply) {
         state = 'streaming';
         const lagging =
@@ -524,7 +545,7 @@ export async function resumeSubscription(
       );
     }
     const { rows } = await sql<{ applied: string | null; beyond: boolean | null }>`
-      SELECT remote_lsn::text AS applied, ${error.finishLsn}::pg_lsn >= remote_lsn AS beyond
+      SELECT remote_lsn::text AS applied, ${error.finishLsn}::pg_lsn > remote_lsn AS beyond
         FROM pg_replication_origin_status
        WHERE external_id = ${`pg_${sub.oid}`}`.execute(db);
     if (rows[0] && rows[0].beyond === false) {
