@@ -2,7 +2,7 @@
  * `collector publishers …`: the fleet as the subscriber sees it (list, status) and the runbook for
  * a stopped subscription (resume). The logic is in ../fleet.ts; this file parses and prints.
  */
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { readConfig } from '../../common/env.js';
 import { setupSchema } from '../config.js';
 import {
@@ -13,7 +13,15 @@ import {
   resumeSubscription,
 } from '../fleet.js';
 import { CliError, localAdminUrl } from './shared.js';
-import { type DatabaseOption, databaseUrlOption, withSubscriber } from './user.js';
+import { type DatabaseOption, withSubscriber } from './user.js';
+
+/** The subscriber, as a superuser: the log is read with pg_read_file, conninfo needs it too. */
+function databaseUrlOption(): Option {
+  return new Option(
+    '--database-url <url>',
+    "the subscriber's superuser URL (default: COLLECTOR_SUBSCRIBER_ADMIN_URL, else the running local collector of npm start)",
+  ).env('COLLECTOR_SUBSCRIBER_ADMIN_URL');
+}
 
 function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
