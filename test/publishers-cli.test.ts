@@ -18,6 +18,7 @@ import { scratchDir } from './sweep.js';
 let c: LocalCollector;
 let dir: string;
 let env: Record<string, string>;
+let base: number;
 
 interface Status {
   name: string;
@@ -84,7 +85,7 @@ const arrives = (id: string) =>
 beforeAll(async () => {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" (npm test does)`);
   dir = await scratchDir('publishers');
-  const base = await freeRange(3);
+  base = await freeRange(3);
   c = await startLocalCollector({
     dataDir: dir,
     publishers: 2,
@@ -301,6 +302,23 @@ describe.sequential('collector publishers', { timeout: 90_000 }, () => {
     }
     expect(out).toContain('\x1b[2J');
     expect(out).toMatch(/\npub1\s+streaming\s/);
+  });
+
+  it("finds the local collector (npm start's) by COLLECTOR_DATA_DIR and COLLECTOR_PG_PORT_BASE", async () => {
+    const res = await runCli(['publishers', 'status', '--json'], {
+      env: {
+        COLLECTOR_DATA_DIR: dir,
+        COLLECTOR_PG_PORT_BASE: String(base),
+        COLLECTOR_SUBSCRIBER_ADMIN_URL: '',
+        COLLECTOR_PUBLISHER_ADMIN_URLS: '',
+      },
+    });
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    const all = JSON.parse(res.stdout) as Status[];
+    expect(all.map((s) => s.name)).toEqual(['pub1', 'pub2']);
+    // The publishers were asked too, with the local superuser passwords.
+    for (const s of all) expect(typeof s.lagBytes).toBe('number');
   });
 
   it('resume on a running subscription changes nothing; bad input is a clear error', async () => {
