@@ -12,6 +12,7 @@ import { ConfigError } from '../common/env.js';
 import { AppError } from '../common/errors.js';
 import { projectRoot } from '../common/paths.js';
 import { registerPublisherKeys } from './commands/publisher-keys.js';
+import { registerPublishers } from './commands/publishers.js';
 import { registerSetup } from './commands/setup.js';
 import { CliError } from './commands/shared.js';
 import { registerStart } from './commands/start.js';
@@ -43,6 +44,9 @@ Examples:
   collector user list --json                   every user: role, state, annotations
   collector setup                              wire real hosts (compose.yaml runs this)
   collector publisher-keys create shop         an API key for a publisher client; printed once
+  collector publishers status --watch          each publisher's state, lag, rows and errors
+  collector publishers resume pub2 --skip-failed-transaction
+                                               restart a subscription stopped by a conflict
 
 Run "collector <command> --help" for a command's options and environment variables.`,
   );
@@ -50,6 +54,7 @@ Run "collector <command> --help" for a command's options and environment variabl
   registerSetup(program);
   registerUser(program);
   registerPublisherKeys(program);
+  registerPublishers(program);
   // Subcommands fail like the program: an unknown option is a usage error (exit code 2).
   const inherit = (cmd: Command) => {
     for (const sub of cmd.commands) {

@@ -257,6 +257,14 @@ async function ensureSubscription(
     try {
       // CREATE SUBSCRIPTION cannot run inside a transaction block, nor share a query string with
       // other statements: it is sent alone, on a pooled connection in autocommit mode.
+      // No disable_on_error, on purpose. On PostgreSQL 18 it disables a subscription not only on
+      // a conflict but on any error inside the apply loop, a broken stream included ("could not
+      // receive data from WAL stream", "could not send end-of-streaming message"): a publisher
+      // that restarts leaves its subscription disabled for good, where without it the worker
+      // reconnects by itself once the publisher is back. A conflict then retries every
+      // wal_retrieve_retry_interval; `collector publishers status` shows it as "stopped by error"
+      // (from the log and apply_error_count) and `publishers resume --skip-failed-transaction`
+      // skips it.
       await sql
         .raw(
           `CREATE SUBSCRIPTION ${ident} CONNECTION ${pg.escapeLiteral(conninfo)} PUBLICATION ${PUBLICATION}`,
