@@ -38,7 +38,7 @@ describe('timestamps as ISO text', () => {
         const q = sql<{ t: unknown }>`SELECT ${value}::timestamptz AS t`;
         const [a] = (await q.execute(iso)).rows;
         const [b] = (await q.execute(dates)).rows;
-        const expected = (b?.t as Date).toISOString();
+        const expected = (b as { t: Date }).t.toISOString();
         expect(DateTimeScalar.serialize(a?.t), value).toBe(expected);
         // The usual ones are text, never a Date.
         if (!/BC|10000/.test(value)) expect(typeof a?.t, value).toBe('string');
