@@ -10,21 +10,17 @@ import {
   timingSafeEqual,
 } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import { AppError, unauthenticated } from '../common/errors.js';
+import { unauthenticated } from '../common/errors.js';
 import type { Role } from './db.js';
 
 // N = 2^15 with r = 8 takes about 50 ms and 32 MiB: slow for guessing, fine for a login.
 const SCRYPT = { N: 2 ** 15, r: 8, p: 1, keylen: 32 };
 
-// scrypt runs on libuv's small thread pool, which pg's DNS lookups share: at most two hashes at
-// a time, so a burst of logins queues here instead of stalling everything else.
-const MAX_CONCURRENT_HASHES = 2;
-// Beyond this many queued, refuse at once rather than let a burst delay every real login.
-const MAX_WAITING_HASHES = 32;
-let hashing = 0;
-const waiting: Array<() => void> = [];
-
-async function scrypt(
+/**
+ * scrypt on libuv's thread pool. How many run at once is bounded where logins arrive: the login
+ * throttle (services/login-throttle.ts) hashes at most two at a time, addresses served in turn.
+ */
+function scrypt(
   password: string,
   salt: Buffer,
   N: number,
@@ -32,23 +28,11 @@ async function scrypt(
   p: number,
   keylen: number,
 ): Promise<Buffer> {
-  if (hashing >= MAX_CONCURRENT_HASHES) {
-    if (waiting.length >= MAX_WAITING_HASHES) {
-      throw new AppError('TOO_MANY_REQUESTS', 'Too many logins at once; try again in a moment.');
-    }
-    await new Promise<void>((go) => waiting.push(go));
-  }
-  hashing += 1;
-  try {
-    return await new Promise<Buffer>((resolve, reject) => {
-      scryptCb(password, salt, keylen, { N, r, p, maxmem: 128 * N * r * 2 }, (err, key) =>
-        err ? reject(err) : resolve(key),
-      );
-    });
-  } finally {
-    hashing -= 1;
-    waiting.shift()?.();
-  }
+  return new Promise<Buffer>((resolve, reject) => {
+    scryptCb(password, salt, keylen, { N, r, p, maxmem: 128 * N * r * 2 }, (err, key) =>
+      err ? reject(err) : resolve(key),
+    );
+  });
 }
 
 export async function hashPassword(password: string): Promise<string> {
