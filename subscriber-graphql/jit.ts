@@ -34,11 +34,17 @@ type Plan = CompiledQuery | 'graphql-js';
  */
 function plan(schema: GraphQLSchema, request: Parameters<GatewayExecutor>[0]): Plan {
   const before = inexactNumbers;
-  const result = compileQuery(schema, request.document, request.operationName ?? undefined, {
-    // Results are written by Apollo's stringifyResult (stored JSON spliced in as its text), not
-    // by graphql-jit's own serializer.
-    customJSONSerializer: false,
-  });
+  let result: CompiledQuery | ExecutionResult;
+  try {
+    result = compileQuery(schema, request.document, request.operationName ?? undefined, {
+      // Results are written by Apollo's stringifyResult (stored JSON spliced in as its text),
+      // not by graphql-jit's own serializer.
+      customJSONSerializer: false,
+    });
+  } catch {
+    // A document it cannot compile at all (not only the errors it returns) runs on graphql-js.
+    return 'graphql-js';
+  }
   return isCompiledQuery(result) && inexactNumbers === before ? result : 'graphql-js';
 }
 
