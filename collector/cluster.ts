@@ -101,6 +101,11 @@ export interface ClusterOptions {
   superuserPassword: string;
   /** The application database to create. */
   database: string;
+  /**
+   * How many subscriptions this cluster holds (the subscriber: one per publisher). Its logical
+   * replication worker and origin limits grow with it (`subscriberSettings`); 0 by default.
+   */
+  subscriptions?: number;
   /** More server settings (`name=value`), after the built-in ones. */
   settings?: string[];
 }
@@ -110,18 +115,50 @@ const SERVER_SETTINGS = [
   // No Unix socket: every client connects over TCP, and several clusters never share /tmp names.
   'unix_socket_directories=',
   'wal_level=logical',
-  // The default of 4 logical replication workers is too few for more than two publishers.
-  'max_worker_processes=32',
-  'max_logical_replication_workers=16',
-  'max_sync_workers_per_subscription=4',
+  // A publisher serves one subscriber: one walsender and slot for its apply worker, one more of
+  // each while its table's initial copy runs, and a few for status tools. 32 is ample.
   'max_replication_slots=32',
   'max_wal_senders=32',
-  // PostgreSQL 18: replication origins (one per subscription, plus one per table sync worker)
-  // have their own limit, 10 by default, no longer max_replication_slots.
-  'max_active_replication_origins=32',
+  'max_sync_workers_per_subscription=4',
   // A stopped publisher is retried every second instead of every five.
   'wal_retrieve_retry_interval=1s',
 ];
+
+/**
+ * PostgreSQL 18's own defaults for the per-subscription worker counts the formulas below rely on.
+ * Each subscription has one table (`data`), so it needs at most one table sync worker.
+ */
+export const PARALLEL_APPLY_WORKERS_PER_SUBSCRIPTION = 2;
+/** Floors: what every cluster got before the limits scaled, enough for 4 publishers. */
+const MIN_REPLICATION_WORKERS = 16;
+const MIN_REPLICATION_ORIGINS = 32;
+/** Launcher, parallel query (max_parallel_workers = 8) and spare, on top of replication workers. */
+const OTHER_BACKGROUND_WORKERS = 16;
+
+/**
+ * Worker and origin limits of a cluster holding `subscriptions` subscriptions. Each subscription
+ * needs, at once: its apply worker, a table sync worker while its table's initial copy runs, and up
+ * to `max_parallel_apply_workers_per_subscription` (2) parallel apply workers for a transaction
+ * too large to decode in memory (PostgreSQL 18 subscriptions default to `streaming = parallel`).
+ * With too few worker slots PostgreSQL does not fail: it logs "out of logical replication worker
+ * slots" and the subscriptions beyond the limit never start (16 workers ran 16 of 20 publishers'
+ * subscriptions). Origins: PostgreSQL 18 counts the apply worker's and each table sync worker's
+ * against `max_active_replication_origins` (parallel apply workers share their leader's).
+ *
+ *   max_logical_replication_workers = max(16, 4 × subscriptions)
+ *   max_active_replication_origins  = max(32, 2 × subscriptions)
+ *   max_worker_processes            = max_logical_replication_workers + 16
+ */
+export function subscriberSettings(subscriptions: number): string[] {
+  const perSubscription = 1 + 1 + PARALLEL_APPLY_WORKERS_PER_SUBSCRIPTION;
+  const workers = Math.max(MIN_REPLICATION_WORKERS, perSubscription * subscriptions);
+  const origins = Math.max(MIN_REPLICATION_ORIGINS, 2 * subscriptions);
+  return [
+    `max_logical_replication_workers=${workers}`,
+    `max_active_replication_origins=${origins}`,
+    `max_worker_processes=${workers + OTHER_BACKGROUND_WORKERS}`,
+  ];
+}
 
 /**
  * Client authentication, written over initdb's default at every start, so an existing data
@@ -273,7 +310,12 @@ export class Cluster {
     const { postgres } = await binaries();
     const ids = await runAs();
     const args = ['-D', this.options.dataDir, '-p', String(this.options.port)];
-    for (const s of [...SERVER_SETTINGS, ...(this.options.settings ?? [])]) args.push('-c', s);
+    const settings = [
+      ...SERVER_SETTINGS,
+      ...subscriberSettings(this.options.subscriptions ?? 0),
+      ...(this.options.settings ?? []),
+    ];
+    for (const s of settings) args.push('-c', s);
     await this.writeHba(ids);
     const log = await open(this.logFile, 'a');
     if (ids.uid !== undefined && ids.gid !== undefined) await log.chown(ids.uid, ids.gid);

@@ -310,6 +310,7 @@ export async function startLocalCollector(opts: LocalOptions): Promise<LocalColl
       port: opts.pgPorts.subscriber,
       superuserPassword: superuserPasswordOf(secrets, 'subscriber'),
       database: DATABASE,
+      subscriptions: names.length,
     });
     const maxSlotWalKeepSize =
       opts.maxSlotWalKeepSize ??
