@@ -53,6 +53,8 @@ async function main() {
     if (!pubInfo) throw new Error('no publisher');
     const connect = async (url: string) => {
       const client = new pg.Client({ connectionString: url });
+      // A server stopped under it (Ctrl-C) must not crash the bench before it cleans up.
+      client.on('error', () => {});
       await client.connect();
       clients.push(client);
       return client;
