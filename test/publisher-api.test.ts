@@ -16,7 +16,8 @@ import {
   withClient,
 } from './helpers.js';
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+// Ids are the database's uuidv7() (sql/publisher/011_uuidv7_ids.sql): version 7, RFC 9562 variant.
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 const pub = () =>
   collector().publishers[0] as {
