@@ -6,8 +6,8 @@
  * milliseconds, and rounding would skip or repeat rows that share a millisecond.
  */
 
-import { createHash } from 'node:crypto';
-import { type RawBuilder, type SelectQueryBuilder, sql } from 'kysely';
+import { createHash, randomBytes } from 'node:crypto';
+import { CompiledQuery, type Kysely, type RawBuilder, type SelectQueryBuilder, sql } from 'kysely';
 import { badInput } from './errors.js';
 import { stringifyJson } from './raw-json.js';
 
@@ -231,15 +231,58 @@ function size(name: string, n: number): number {
 }
 
 /**
+ * Reuse of a page statement's compiled SQL: the same `shape` (everything that makes the statement
+ * but the page size and the cursor) always compiles to the same text, so it is built with Kysely
+ * once, with placeholders where the size and the cursor's values go, and later pages only fill
+ * them in. Building and compiling cost about 0.1 ms a page, several percent of a page's CPU.
+ */
+export interface StatementReuse {
+  db: Kysely<never>;
+  /** Names everything the statement depends on but `first`/`last` and the cursor. */
+  shape: string;
+}
+
+interface Template {
+  sql: string;
+  parameters: readonly unknown[];
+  /** For each parameter: the index of the value that replaces its placeholder, or -1 to keep it. */
+  slots: number[];
+}
+
+const templates = new Map<string, Template>();
+/** How many page statements were compiled with reuse (for tests). */
+export const pageStatements = { compiled: 0 };
+/** Shapes come from clients (orderBy paths): beyond this many, pages are built each time. */
+const MAX_TEMPLATES = 200;
+// Random, so that no client-supplied value (an orderBy path) can pass for a placeholder.
+const PLACEHOLDER = `\u0000keyset-slot-${randomBytes(8).toString('hex')}:`;
+
+function template(
+  build: (values: unknown[]) => { sql: string; parameters: readonly unknown[] },
+  count: number,
+): Template {
+  const placeholders = Array.from({ length: count }, (_, i) => `${PLACEHOLDER}${i}`);
+  const compiled = build(placeholders);
+  return {
+    sql: compiled.sql,
+    parameters: compiled.parameters,
+    slots: compiled.parameters.map((p) => (typeof p === 'string' ? placeholders.indexOf(p) : -1)),
+  };
+}
+
+/**
  * One page of `qb` in the order of `keys` (the last key must make the order total, e.g. the id):
  * `first`/`after` walk forward, `last`/`before` backward. One statement, `n + 1` rows.
- * `fingerprint` names the order and filter; cursors from another are refused.
+ * `fingerprint` names the order and filter; cursors from another are refused. With `reuse`, the
+ * statement is compiled once per shape (see StatementReuse), and `query` (which may be a function
+ * making it) is only built then.
  */
 export async function fetchOrderedPage<DB, TB extends keyof DB, O>(
-  qb: SelectQueryBuilder<DB, TB, O>,
+  query: SelectQueryBuilder<DB, TB, O> | (() => SelectQueryBuilder<DB, TB, O>),
   keys: SortKey[],
   fingerprint: string,
   args: OrderedPageArgs,
+  reuse?: StatementReuse,
 ): Promise<OrderedPage<O>> {
   const backward = args.last !== undefined && args.last !== null;
   if (backward && args.first !== undefined && args.first !== null) {
@@ -255,10 +298,31 @@ export async function fetchOrderedPage<DB, TB extends keyof DB, O>(
   const from = (backward ? args.before : args.after) || undefined;
   // Walking backward is walking forward in the reversed order, then reading the page backwards.
   const walk = backward ? keys.map((k) => ({ ...k, desc: !k.desc })) : keys;
-  let q = qb.select(keys.map((k, i) => k.text.as(`k${i}`)) as never).limit(n + 1);
-  for (const k of walk) q = q.orderBy(k.expr, k.desc ? 'desc' : 'asc');
-  if (from) q = q.where(afterKeys(walk, decodeOrderedCursor(from, fingerprint, keys.length)));
-  const fetched = (await q.execute()) as unknown as Array<Record<string, unknown>>;
+  const values = [n + 1, ...(from ? decodeOrderedCursor(from, fingerprint, keys.length) : [])];
+  const build = (v: unknown[]) => {
+    const qb = typeof query === 'function' ? query() : query;
+    let q = qb.select(keys.map((k, i) => k.text.as(`k${i}`)) as never).limit(v[0] as number);
+    for (const k of walk) q = q.orderBy(k.expr, k.desc ? 'desc' : 'asc');
+    return from ? q.where(afterKeys(walk, v.slice(1) as string[])) : q;
+  };
+  let fetched: Array<Record<string, unknown>>;
+  if (reuse) {
+    const shape = `${reuse.shape}\u0000${backward ? 'backward' : 'forward'}\u0000${from ? 'from' : ''}`;
+    let t = templates.get(shape);
+    if (!t) {
+      t = template((v) => build(v).compile(), values.length);
+      pageStatements.compiled++;
+      if (templates.size < MAX_TEMPLATES) templates.set(shape, t);
+    }
+    const { slots } = t;
+    const parameters = t.parameters.map((p, i) =>
+      (slots[i] as number) < 0 ? p : values[slots[i] as number],
+    );
+    const result = await reuse.db.executeQuery(CompiledQuery.raw(t.sql, parameters));
+    fetched = result.rows as Array<Record<string, unknown>>;
+  } else {
+    fetched = (await build(values).execute()) as unknown as Array<Record<string, unknown>>;
+  }
   const more = fetched.length > n;
   const slice = fetched.slice(0, n);
   if (backward) slice.reverse();

@@ -16,6 +16,12 @@ import { sessionUser } from './services/sessions.js';
 export interface Loaders {
   annotationsByDataId: DataLoader<string, AnnotationRow[]>;
   datumById: DataLoader<string, DatumRow | null>;
+  /**
+   * Pages of data this request has read: the loaders answer from them before asking the
+   * database. Cheaper than priming each row, which costs two map entries per row of every page
+   * while a later `datum(id)` or `Annotation.datum` in the same request is rare.
+   */
+  pages: DatumRow[][];
 }
 
 export interface Context {
@@ -33,15 +39,26 @@ export interface Context {
 }
 
 export function createLoaders(db: SubscriberDb): Loaders {
+  const pages: DatumRow[][] = [];
+  /** The rows of this request's pages, by id. */
+  const known = () => {
+    const byId = new Map<string, DatumRow>();
+    for (const page of pages) for (const row of page) byId.set(row.id, row);
+    return byId;
+  };
   return {
+    pages,
     annotationsByDataId: new DataLoader(async (ids) => {
-      const byId = await annotationsByDataIds(db, ids);
-      return ids.map((id) => byId.get(id) ?? []);
+      const seen = known();
+      const missing = ids.filter((id) => !seen.get(id)?.annotations);
+      const byId = missing.length ? await annotationsByDataIds(db, missing) : new Map();
+      return ids.map((id) => seen.get(id)?.annotations ?? byId.get(id) ?? []);
     }),
     datumById: new DataLoader(async (ids) => {
-      const rows = await dataByIds(db, ids);
-      const byId = new Map(rows.map((r) => [r.id, r]));
-      return ids.map((id) => byId.get(id) ?? null);
+      const seen = known();
+      const missing = ids.filter((id) => !seen.has(id));
+      if (missing.length) for (const row of await dataByIds(db, missing)) seen.set(row.id, row);
+      return ids.map((id) => seen.get(id) ?? null);
     }),
   };
 }

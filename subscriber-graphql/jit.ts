@@ -12,7 +12,18 @@ import type {
   GatewayInterface,
   GatewayLoadResult,
 } from '@apollo/server-gateway-interface';
-import { type ExecutionResult, execute, GraphQLError, type GraphQLSchema } from 'graphql';
+import {
+  type DocumentNode,
+  type ExecutionResult,
+  execute,
+  GraphQLError,
+  type GraphQLInputType,
+  type GraphQLSchema,
+  getNamedType,
+  isInputObjectType,
+  Kind,
+  typeFromAST,
+} from 'graphql';
 import { type CompiledQuery, compileQuery, isCompiledQuery } from 'graphql-jit';
 import { inexactNumbers } from '../common/raw-json.js';
 
@@ -33,8 +44,12 @@ type Plan = CompiledQuery | 'graphql-js';
  *   nearly always send such values in variables.
  */
 function plan(schema: GraphQLSchema, request: Parameters<GatewayExecutor>[0]): Plan {
+  // Not even tried: graphql-jit spends seconds recursing before it gives up on such a type (21 s
+  // for one DataFilter variable on a loaded 2-core machine), and blocks the event loop meanwhile.
+  if (hasRecursiveVariable(schema, request.document)) return 'graphql-js';
   const before = inexactNumbers;
   let result: CompiledQuery | ExecutionResult;
+  executions.compileAttempts++;
   try {
     result = compileQuery(schema, request.document, request.operationName ?? undefined, {
       // Results are written by Apollo's stringifyResult (stored JSON spliced in as its text),
@@ -46,6 +61,49 @@ function plan(schema: GraphQLSchema, request: Parameters<GatewayExecutor>[0]): P
     return 'graphql-js';
   }
   return isCompiledQuery(result) && inexactNumbers === before ? result : 'graphql-js';
+}
+
+/** Input types by whether a cycle can be reached from them (DataFilter's and/or/not), per schema. */
+const recursive = new WeakMap<GraphQLSchema, Map<string, boolean>>();
+
+function isRecursive(type: GraphQLInputType, known: Map<string, boolean>): boolean {
+  const root = getNamedType(type);
+  if (!isInputObjectType(root)) return false;
+  const cached = known.get(root.name);
+  if (cached !== undefined) return cached;
+  // Depth-first over the input fields: a type met again while still on the path is a cycle.
+  const path = new Set<string>();
+  const done = new Set<string>();
+  const cycles = (t: GraphQLInputType): boolean => {
+    const named = getNamedType(t);
+    if (!isInputObjectType(named) || done.has(named.name)) return false;
+    if (path.has(named.name)) return true;
+    path.add(named.name);
+    const found = Object.values(named.getFields()).some((f) => cycles(f.type));
+    path.delete(named.name);
+    done.add(named.name);
+    return found;
+  };
+  const result = cycles(root);
+  known.set(root.name, result);
+  return result;
+}
+
+/** Whether any operation of `document` declares a variable of a recursive input type. */
+function hasRecursiveVariable(schema: GraphQLSchema, document: DocumentNode): boolean {
+  let known = recursive.get(schema);
+  if (!known) {
+    known = new Map();
+    recursive.set(schema, known);
+  }
+  for (const def of document.definitions) {
+    if (def.kind !== Kind.OPERATION_DEFINITION) continue;
+    for (const v of def.variableDefinitions ?? []) {
+      const type = typeFromAST(schema, v.type) as GraphQLInputType | undefined;
+      if (type && isRecursive(type, known)) return true;
+    }
+  }
+  return false;
 }
 
 /**
@@ -65,8 +123,8 @@ function badVariables(result: ExecutionResult): ExecutionResult {
   };
 }
 
-/** Operations run so far each way, in this process (for tests and diagnostics). */
-export const executions = { compiled: 0, graphqlJs: 0 };
+/** Operations run so far each way, and compilations tried, in this process (for tests). */
+export const executions = { compiled: 0, graphqlJs: 0, compileAttempts: 0 };
 
 export function jitExecutor(schema: GraphQLSchema): GatewayExecutor {
   const plans = new Map<string, Plan>();

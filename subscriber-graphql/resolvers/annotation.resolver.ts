@@ -1,5 +1,4 @@
 import type { GraphQLResolveInfo } from 'graphql';
-import { GraphQLUUID } from 'graphql-scalars';
 import {
   Arg,
   Authorized,
@@ -17,6 +16,7 @@ import { mapErrors } from '../graphql-errors.js';
 import { Annotation } from '../schema/annotation.type.js';
 import { Datum } from '../schema/datum.type.js';
 import { JSONScalar } from '../schema/json.scalar.js';
+import { UUIDScalar } from '../schema/uuid.scalar.js';
 import { annotate, deleteAnnotation, updateAnnotation } from '../services/annotations.js';
 
 @UseMiddleware(mapErrors)
@@ -28,7 +28,7 @@ export class AnnotationResolver {
   })
   async annotate(
     @Ctx() ctx: Context,
-    @Arg('dataId', () => GraphQLUUID) rawDataId: string,
+    @Arg('dataId', () => UUIDScalar) rawDataId: string,
     @Arg('body', () => JSONScalar, { description: 'Any JSON value.' }) body: unknown,
   ): Promise<Annotation> {
     // The UUID scalar keeps the client's letter case; loader keys are PostgreSQL's lower case.
@@ -48,7 +48,7 @@ export class AnnotationResolver {
   })
   async updateAnnotation(
     @Ctx() ctx: Context,
-    @Arg('id', () => GraphQLUUID) id: string,
+    @Arg('id', () => UUIDScalar) id: string,
     @Arg('body', () => JSONScalar, { description: 'Any JSON value.' }) body: unknown,
   ): Promise<Annotation> {
     // The authChecker guarantees a user here.
@@ -59,14 +59,14 @@ export class AnnotationResolver {
   }
 
   @Authorized()
-  @Mutation(() => GraphQLUUID, {
+  @Mutation(() => UUIDScalar, {
     description:
       'Delete an annotation and return its id. Only its author or an admin may; anyone else ' +
       'gets FORBIDDEN, an unknown id NOT_FOUND.',
   })
   async deleteAnnotation(
     @Ctx() ctx: Context,
-    @Arg('id', () => GraphQLUUID) id: string,
+    @Arg('id', () => UUIDScalar) id: string,
   ): Promise<string> {
     const editor = ctx.user as AuthUser;
     const row = await deleteAnnotation(ctx.db, { id: id.toLowerCase(), editor });

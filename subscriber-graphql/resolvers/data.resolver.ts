@@ -1,5 +1,4 @@
 import type { GraphQLResolveInfo } from 'graphql';
-import { GraphQLUUID } from 'graphql-scalars';
 import {
   Arg,
   Authorized,
@@ -18,6 +17,7 @@ import { DataConnection, toConnection } from '../schema/data-connection.type.js'
 import { DataFilter } from '../schema/data-filter.input.js';
 import { DataOrder } from '../schema/data-order.input.js';
 import { Datum } from '../schema/datum.type.js';
+import { UUIDScalar } from '../schema/uuid.scalar.js';
 import { selects } from '../selection.js';
 import { countData, listDataOrdered } from '../services/data.js';
 
@@ -61,10 +61,7 @@ export class DataResolver {
       orderBy ?? [],
       { annotations: ANNOTATION_PATHS.some((path) => selects(info, path)) },
     );
-    for (const row of page.rows) {
-      ctx.loaders.datumById.prime(row.id, row);
-      if (row.annotations) ctx.loaders.annotationsByDataId.prime(row.id, row.annotations);
-    }
+    ctx.loaders.pages.push(page.rows);
     return toConnection(page, () => countData(ctx.db, filter));
   }
 
@@ -74,7 +71,7 @@ export class DataResolver {
   async datum(
     @Ctx() ctx: Context,
     @Info() info: GraphQLResolveInfo,
-    @Arg('id', () => GraphQLUUID) id: string,
+    @Arg('id', () => UUIDScalar) id: string,
   ): Promise<Datum | null> {
     // The UUID scalar keeps the client's letter case; PostgreSQL answers in lower case.
     return withAnnotations(ctx, info, await ctx.loaders.datumById.load(id.toLowerCase()));

@@ -1,15 +1,15 @@
-import { GraphQLUUID } from 'graphql-scalars';
 import { Field, ObjectType } from 'type-graphql';
 import type { Timestamp } from '../../common/timestamps.js';
 import { DateTimeScalar } from './datetime.scalar.js';
 import { JSONScalar } from './json.scalar.js';
+import { UUIDScalar } from './uuid.scalar.js';
 
 @ObjectType({ description: 'A note on a datum, kept only on the subscriber.' })
 export class Annotation {
-  @Field(() => GraphQLUUID)
+  @Field(() => UUIDScalar)
   id!: string;
 
-  @Field(() => GraphQLUUID, { description: 'The annotated datum.' })
+  @Field(() => UUIDScalar, { description: 'The annotated datum.' })
   dataId!: string;
 
   /** The stored JSON as RawJson, or its TOO_LARGE_TO_SERVE error (services/annotations.ts, guardBodies). */

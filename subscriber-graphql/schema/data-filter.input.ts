@@ -2,11 +2,11 @@
  * The GraphQL shape of common/filter.ts's filter tree. Field names are the public API: clients and
  * docs depend on them.
  */
-import { GraphQLUUID } from 'graphql-scalars';
 import { Field, InputType } from 'type-graphql';
 import type * as F from '../../common/filter.js';
 import { DateTimeScalar } from './datetime.scalar.js';
 import { JSONScalar } from './json.scalar.js';
+import { UUIDScalar } from './uuid.scalar.js';
 
 @InputType({ description: 'Conditions on a text value; all given must hold.' })
 export class StringFilter implements F.StringFilter {
@@ -18,8 +18,8 @@ export class StringFilter implements F.StringFilter {
 
 @InputType({ description: 'Conditions on a UUID.' })
 export class UUIDFilter implements F.UuidFilter {
-  @Field(() => GraphQLUUID, { nullable: true }) eq?: string;
-  @Field(() => [GraphQLUUID], { nullable: true }) in?: string[];
+  @Field(() => UUIDScalar, { nullable: true }) eq?: string;
+  @Field(() => [UUIDScalar], { nullable: true }) in?: string[];
 }
 
 @InputType({ description: 'Conditions on a point in time; all given must hold.' })

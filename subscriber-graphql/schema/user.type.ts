@@ -1,6 +1,6 @@
-import { GraphQLUUID } from 'graphql-scalars';
 import { Field, ObjectType, registerEnumType } from 'type-graphql';
 import type { Role } from '../db.js';
+import { UUIDScalar } from './uuid.scalar.js';
 
 /** The GraphQL face of `Role`: its values are the database's, its names upper case. */
 export enum UserRole {
@@ -19,7 +19,7 @@ registerEnumType(UserRole, {
 
 @ObjectType({ description: 'A user of the gateway.' })
 export class User {
-  @Field(() => GraphQLUUID)
+  @Field(() => UUIDScalar)
   id!: string;
 
   @Field(() => String)

@@ -12,7 +12,7 @@ import {
   pageFingerprint,
   type SortKey,
 } from '../../common/keyset.js';
-import { RawJson } from '../../common/raw-json.js';
+import { RawJson, stringifyJson } from '../../common/raw-json.js';
 import { isoTimestamp, type Timestamp } from '../../common/timestamps.js';
 import type { SubscriberDb } from '../db.js';
 import { markNotServable } from '../graphql-errors.js';
@@ -131,6 +131,20 @@ function annotationRows(json: string | null): AnnotationRow[] {
   return guardBodies(rows);
 }
 
+/** Sort keys and cursor fingerprint of each order seen without a filter, by its JSON text. */
+const orders = new Map<string, { text: string; keys: SortKey[]; fingerprint: string }>();
+
+function unfiltered(orderBy: DataOrderSpec[]) {
+  const text = stringifyJson(orderBy);
+  let order = orders.get(text);
+  if (!order) {
+    order = { text, keys: sortKeys(orderBy), fingerprint: pageFingerprint(orderBy, null) };
+    // Orders come from clients: remember a bounded number.
+    if (orders.size < 200) orders.set(text, order);
+  }
+  return order;
+}
+
 /**
  * A page in any order, forward (first/after) or backward (last/before), of the rows passing
  * `filter`; with `annotations`, each row's annotations come in the same statement.
@@ -142,13 +156,23 @@ export async function listDataOrdered(
   orderBy: DataOrderSpec[] = [],
   options: { annotations?: boolean } = {},
 ): Promise<OrderedPage<DatumRow>> {
-  const columns = db.selectFrom('data').select(COLUMNS);
-  const qb = options.annotations ? columns.select(annotationsJson) : columns;
+  const query = () => {
+    const columns = db.selectFrom('data').select(COLUMNS);
+    const qb = options.annotations ? columns.select(annotationsJson) : columns;
+    return filter ? qb.where(dataFilterSql(filter)) : qb;
+  };
+  // Without a filter, a page's statement depends only on the order and the annotations: its keys,
+  // fingerprint and compiled SQL are made once per order (a filter's values would make every
+  // statement a new shape).
+  const order = filter ? null : unfiltered(orderBy);
   const page = await fetchOrderedPage(
-    filter ? qb.where(dataFilterSql(filter)) : qb,
-    sortKeys(orderBy),
-    pageFingerprint(orderBy, filter),
+    query,
+    order?.keys ?? sortKeys(orderBy),
+    order?.fingerprint ?? pageFingerprint(orderBy, filter),
     args,
+    order
+      ? { db: db as never, shape: `data ${options.annotations ?? false} ${order.text}` }
+      : undefined,
   );
   guard(page.rows);
   if (options.annotations) {
