@@ -2,6 +2,7 @@ import { statementTimeoutSetting } from '../common/db.js';
 import {
   bytes,
   type ConfigOf,
+  duration,
   int,
   logLevel,
   port,
@@ -12,6 +13,7 @@ import {
   str,
 } from '../common/env.js';
 import { serverLimitsSchema } from '../common/http.js';
+import { metricsTokenSetting } from '../common/metrics.js';
 
 const production: Setting<boolean> = {
   name: 'NODE_ENV',
@@ -38,6 +40,19 @@ export const gatewaySchema = {
   logLevel: logLevel(),
   production,
   statementTimeoutMs: statementTimeoutSetting,
+  metricsToken: metricsTokenSetting,
+  monitorIntervalMs: duration(
+    'COLLECTOR_MONITOR_INTERVAL',
+    "how often the gateway reads every publisher's status for /metrics and its log (0s: only when scraped or queried)",
+    10_000,
+    { max: 3_600_000 },
+  ),
+  monitorTimeoutMs: duration(
+    'COLLECTOR_MONITOR_TIMEOUT',
+    "longest one read of the publishers' status may take; past it, /metrics serves the last one (marked by collector_fleet_monitor_up 0)",
+    8_000,
+    { min: 500, max: 120_000 },
+  ),
   ...serverLimitsSchema,
 };
 
