@@ -5,6 +5,7 @@ import {
   duration,
   int,
   logLevel,
+  namedUrls,
   port,
   postgresUrl,
   readConfig,
@@ -19,6 +20,16 @@ const production: Setting<boolean> = {
   name: 'NODE_ENV',
   description: '"production" turns off Apollo Sandbox and introspection, and requires secrets',
   parse: (raw) => raw === 'production',
+};
+
+const monitorUrls = namedUrls(
+  'COLLECTOR_PUBLISHER_MONITOR_URLS',
+  "logins on the publishers for their slots and lag in /metrics and the publishers query (pub1=postgres://…,pub2=…): any role that may connect to the publisher's database; unset: lag unknown",
+);
+/** Optional: without it, the publishers are not asked (their lag is unknown). */
+const publisherMonitorUrls: Setting<Array<{ name: string; url: string }>> = {
+  ...monitorUrls,
+  parse: (raw, env) => (raw === undefined ? [] : monitorUrls.parse(raw, env)),
 };
 
 export const gatewaySchema = {
@@ -47,6 +58,7 @@ export const gatewaySchema = {
     10_000,
     { max: 3_600_000 },
   ),
+  publisherMonitorUrls: publisherMonitorUrls,
   monitorTimeoutMs: duration(
     'COLLECTOR_MONITOR_TIMEOUT',
     "longest one read of the publishers' status may take; past it, /metrics serves the last one (marked by collector_fleet_monitor_up 0)",

@@ -69,7 +69,12 @@ export const MONITOR_TIMEOUT_MS = 8_000;
 export async function buildGatewayApp(
   db: SubscriberDb,
   config: Pick<GatewayConfig, 'bodyLimit' | 'logLevel' | 'production'> &
-    Partial<Pick<GatewayConfig, 'metricsToken' | 'monitorIntervalMs' | 'monitorTimeoutMs'>> &
+    Partial<
+      Pick<
+        GatewayConfig,
+        'metricsToken' | 'monitorIntervalMs' | 'monitorTimeoutMs' | 'publisherMonitorUrls'
+      >
+    > &
     Partial<ServerLimits>,
   tokens: TokenConfig,
   /** The fleet monitor's pool (sessions as collector_monitor); without it, no `publishers`. */
@@ -84,6 +89,7 @@ export async function buildGatewayApp(
         intervalMs: config.monitorIntervalMs ?? MONITOR_INTERVAL_MS,
         timeoutMs: config.monitorTimeoutMs ?? MONITOR_TIMEOUT_MS,
         log: app.log,
+        publisherUrls: new Map((config.publisherMonitorUrls ?? []).map((p) => [p.name, p.url])),
       })
     : undefined;
   if (monitor) {

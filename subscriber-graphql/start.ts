@@ -7,7 +7,11 @@ import type { SubscriberDB } from './db.js';
 import { buildGatewayApp, MONITOR_TIMEOUT_MS } from './server.js';
 
 /** The settings added after the first release may be left out (tests and older callers). */
-type AddedLater = 'metricsToken' | 'monitorIntervalMs' | 'monitorTimeoutMs';
+type AddedLater =
+  | 'metricsToken'
+  | 'monitorIntervalMs'
+  | 'monitorTimeoutMs'
+  | 'publisherMonitorUrls';
 export type GatewayOptions = Omit<LimitsOptional<GatewayConfig>, AddedLater> &
   Partial<Pick<GatewayConfig, AddedLater>>;
 

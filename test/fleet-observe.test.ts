@@ -4,9 +4,15 @@
  * query, and the log line of a state change, while states are caused for real (ALTER SUBSCRIPTION
  * … DISABLE, a publisher's PostgreSQL stopped). The shared test collector is never touched.
  */
-import { rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalCollector, startLocalCollector } from '../collector/local.js';
+import {
+  type LocalCollector,
+  type LocalSecrets,
+  secretsFile,
+  startLocalCollector,
+} from '../collector/local.js';
 import { createKysely } from '../common/db.js';
 import { freeRange } from '../common/ports.js';
 import type { SubscriberDB } from '../subscriber-graphql/db.js';
@@ -95,6 +101,22 @@ async function gql(query: string, bearer?: string, headers: Record<string, strin
 beforeAll(async () => {
   dir = await scratchDir('fleet-observe');
   const base = await freeRange(3);
+  // The gateway asks the publishers for their slots and lag with logins of its own: here the API's
+  // role (any role that may connect can read pg_replication_slots). Its password has to be known
+  // before the start that creates it, so this collector's secrets are written first.
+  const password = () => randomBytes(24).toString('base64url');
+  const secrets: LocalSecrets = {
+    superuserPasswords: { subscriber: password(), pub1: password(), pub2: password() },
+    roles: { publisherApi: password(), replicator: password(), gateway: password() },
+    jwtSecret: password(),
+  };
+  await writeFile(secretsFile(dir), JSON.stringify(secrets), { mode: 0o600 });
+  const monitorUrls = [1, 2]
+    .map(
+      (i) =>
+        `pub${i}=postgres://collector_publisher_api:${secrets.roles.publisherApi}@127.0.0.1:${base + i}/collector`,
+    )
+    .join(',');
   c = await startLocalCollector({
     dataDir: dir,
     publishers: 2,
@@ -103,7 +125,11 @@ beforeAll(async () => {
     adminPassword: ADMIN_PASSWORD,
     bodyLimit: 1024 * 1024,
     logLevel: 'info',
-    env: { COLLECTOR_MONITOR_INTERVAL: '1s', NODE_ENV: 'development' },
+    env: {
+      COLLECTOR_MONITOR_INTERVAL: '1s',
+      COLLECTOR_PUBLISHER_MONITOR_URLS: monitorUrls,
+      NODE_ENV: 'development',
+    },
     progress: (line) => lines.push(line),
   });
   const db = createKysely<SubscriberDB>(c.subscriberAdminUrl, { applicationName: 'test' });
@@ -141,7 +167,7 @@ describe.sequential('the fleet on the gateway', { timeout: 90_000 }, () => {
           '0',
         );
       }
-      // Asked with the subscription's own replication role: a number, not absent.
+      // Asked with the API's login (COLLECTOR_PUBLISHER_MONITOR_URLS): a number, not absent.
       const lag = sample(families, 'collector_publisher_lag_bytes', { publisher });
       expect(Number(lag?.value)).toBeGreaterThanOrEqual(0);
       expect(sample(families, 'collector_publisher_apply_errors_total', { publisher })?.value).toBe(
@@ -183,6 +209,8 @@ describe.sequential('the fleet on the gateway', { timeout: 90_000 }, () => {
       expect(p.subscription).toBe(`collector_${p.name}`);
       expect(p.reason).toBeNull();
       expect(typeof p.lagBytes).toBe('number');
+      // The API's role sees its pg_stat_replication row without details: unknown, not 0.
+      expect(p.lagSeconds).toBeNull();
       expect(p.publisherError).toBeNull();
       expect(p.conflicts).toContainEqual({ type: 'insert_exists', count: 0 });
       expect(p.failedTransaction).toBeNull();

@@ -542,6 +542,8 @@ describe('the fleet monitor role (collector_monitor)', () => {
       );
       expect(subs.rows.map((r) => r.subname)).toEqual(['collector_pub1', 'collector_pub2']);
       expect(subs.rows[0]?.subconninfo).toContain("user='collector_replicator'");
+      // Never the replication password: it is as good as the publisher's superuser's.
+      for (const r of subs.rows) expect(r.subconninfo).not.toMatch(/password/);
       // As collector_monitor it has none of the gateway's own privileges, nor a superuser's.
       for (const statement of [
         'SELECT username FROM app_user',

@@ -8,9 +8,10 @@
 -- with `role=collector_monitor` (subscriber-graphql/services/fleet-monitor.ts).
 --
 -- What collector_monitor may do:
--- - collector_monitor_subscriptions(): this database's subscriptions, conninfo included (the
---   monitor asks each publisher for its slot and lag with the subscription's own replication
---   role; see README, Security);
+-- - collector_monitor_subscriptions(): this database's subscriptions, their conninfo without its
+--   password: the replication password is as good as a publisher's superuser password (a logical
+--   walsender accepts BASE_BACKUP; README, Security), so it never reaches the gateway. The gateway
+--   asks the publishers for slots and lag with logins of their own (COLLECTOR_PUBLISHER_MONITOR_URLS);
 -- - collector_monitor_log(bytes): the tail of the server log, only the lines of logical
 --   replication workers and the lines that name a subscription, without STATEMENT lines (client
 --   SQL text);
@@ -47,7 +48,12 @@ RETURNS TABLE (
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT s.oid, s.subdbid, s.subname, s.subenabled, s.subconninfo, s.subslotname,
+  SELECT s.oid, s.subdbid, s.subname, s.subenabled,
+         regexp_replace(
+           regexp_replace(s.subconninfo,
+                          '\s*\m(password|sslpassword)\s*=\s*(''(?:[^''\\]|\\.)*''|\S+)', '', 'g'),
+           '^(postgres(?:ql)?://[^:/@]*):[^@]*@', '\1@'),
+         s.subslotname,
          s.subdisableonerr, s.subskiplsn
     FROM pg_subscription s
    WHERE s.subdbid = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())

@@ -19,7 +19,10 @@ export class FleetResolver {
       ...s,
       state: s.state as PublisherStateValue,
       conflicts: Object.entries(s.conflicts).map(([type, count]) => ({ type, count })),
-      publisherError: s.publisher?.error ?? null,
+      publisherError:
+        s.publisher === null
+          ? 'not asked: no COLLECTOR_PUBLISHER_MONITOR_URLS entry for this publisher'
+          : (s.publisher.error ?? null),
     }));
   }
 }

@@ -7,66 +7,22 @@
  * (pg_subscription.subconninfo, the server log). The gateway is no superuser: its monitor has its
  * own small pool whose sessions run as collector_monitor (`-c role=collector_monitor`), a role the
  * gateway's login may SET but does not inherit (sql/subscriber/022_monitor.sql). That role may
- * only call two SECURITY DEFINER functions (the subscriptions, conninfo included; the log lines of
- * replication workers) and read how far each subscription has applied. Each publisher is asked for
- * its slot and lag with the subscription's own conninfo (the replication role, which can read
- * pg_replication_slots and pg_current_wal_lsn, but not the details of pg_stat_replication: the lag
- * in seconds then stays unknown unless that role is given pg_read_all_stats on the publisher).
+ * only call two SECURITY DEFINER functions (the subscriptions, their conninfo without its
+ * password; the log lines of replication workers) and read how far each subscription has applied.
+ *
+ * The publishers' side (slot, lag) is asked with logins of their own, COLLECTOR_PUBLISHER_MONITOR_URLS,
+ * never with the subscriptions' replication password (as good as a publisher's superuser's: a
+ * logical walsender accepts BASE_BACKUP). Any role that may connect to the publisher's database
+ * can read pg_replication_slots and pg_current_wal_lsn(); the lag in seconds (pg_stat_replication)
+ * needs pg_read_all_stats there, and is unknown without it. A publisher without a URL is not
+ * asked: its lag is unknown, and a dropped slot shows only once the worker logs it.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import { type Kysely, sql } from 'kysely';
-import {
-  fleetStatus,
-  type PublisherState,
-  type PublisherStatus,
-  SUBSCRIPTION_PREFIX,
-} from '../../collector/fleet.js';
+import type { Kysely } from 'kysely';
+import { fleetStatus, type PublisherState, type PublisherStatus } from '../../collector/fleet.js';
 import { AppError } from '../../common/errors.js';
 import type { AuthUser } from '../auth.js';
 import type { SubscriberDB } from '../db.js';
-
-/** One libpq conninfo value: 'quoted' (with \' and \\) or bare. */
-function unquote(value: string): string {
-  return value.startsWith("'") ? value.slice(1, -1).replace(/\\(.)/g, '$1') : value;
-}
-
-/** node-postgres takes URLs only: a libpq key=value conninfo as a postgres:// URL. */
-export function conninfoToUrl(conninfo: string): string | undefined {
-  if (/^postgres(ql)?:\/\//.test(conninfo)) return conninfo;
-  const parts = new Map<string, string>();
-  const re = /\s*([A-Za-z_]+)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)/gy;
-  for (let m = re.exec(conninfo); m; m = re.exec(conninfo)) {
-    parts.set(m[1] as string, unquote(m[2] as string));
-  }
-  const host = parts.get('host') ?? parts.get('hostaddr');
-  if (!host || host.startsWith('/')) return undefined;
-  const url = new URL('postgres://localhost');
-  url.hostname = host.includes(':') ? `[${host}]` : host;
-  url.port = parts.get('port') ?? '5432';
-  url.username = encodeURIComponent(parts.get('user') ?? '');
-  url.password = encodeURIComponent(parts.get('password') ?? '');
-  url.pathname = `/${encodeURIComponent(parts.get('dbname') ?? 'postgres')}`;
-  for (const key of ['sslmode', 'sslrootcert', 'sslcert', 'sslkey']) {
-    const v = parts.get(key);
-    if (v !== undefined) url.searchParams.set(key, v);
-  }
-  return url.toString();
-}
-
-/** Each publisher's URL from its subscription's own conninfo (the replication role). */
-export async function publisherUrlsFromSubscriptions(
-  db: Kysely<SubscriberDB>,
-): Promise<Map<string, string>> {
-  const { rows } = await sql<{ subname: string; subconninfo: string }>`
-    SELECT subname, subconninfo FROM collector_monitor_subscriptions()
-     WHERE starts_with(subname, ${SUBSCRIPTION_PREFIX})`.execute(db);
-  const urls = new Map<string, string>();
-  for (const r of rows) {
-    const url = conninfoToUrl(r.subconninfo);
-    if (url) urls.set(r.subname.slice(SUBSCRIPTION_PREFIX.length), url);
-  }
-  return urls;
-}
 
 export interface FleetSnapshot {
   /** When this status was taken (ms since the epoch); 0 before the first success. */
@@ -84,6 +40,8 @@ export interface FleetMonitorOptions {
   /** A refresh that takes longer is abandoned (the last status is kept, marked stale). */
   timeoutMs: number;
   log: FastifyBaseLogger;
+  /** Logins on the publishers, by name, to ask for slots and lag (COLLECTOR_PUBLISHER_MONITOR_URLS). */
+  publisherUrls?: Map<string, string>;
 }
 
 export class FleetMonitor {
@@ -141,8 +99,7 @@ export class FleetMonitor {
     let timer: NodeJS.Timeout | undefined;
     try {
       const statuses = await Promise.race([
-        (async () =>
-          fleetStatus(this.db, await publisherUrlsFromSubscriptions(this.db), { monitor: true }))(),
+        fleetStatus(this.db, this.opts.publisherUrls ?? new Map(), { monitor: true }),
         new Promise<never>((_, reject) => {
           timer = setTimeout(
             () => reject(new Error(`no status within ${this.opts.timeoutMs} ms`)),
