@@ -567,6 +567,8 @@ describe('the fleet monitor role (collector_monitor)', () => {
     await withClient(collector().subscriberAdminUrl, async (c) => {
       // A failing statement is logged with its text (STATEMENT) and a line naming a subscription.
       await c.query(`SELECT '${marker}'::int`).catch(() => {});
+      // A client error that quotes its input, which here looks like a worker's message.
+      await c.query(`SELECT 'subscription "${marker}'::int`).catch(() => {});
       await c.query(`ALTER SUBSCRIPTION "${marker}" DISABLE`).catch(() => {});
       const { rows } = await c.query<{ text: string }>(
         "SELECT pg_read_file('postgresql.log') AS text",
@@ -583,10 +585,8 @@ describe('the fleet monitor role (collector_monitor)', () => {
       expect(text).toMatch(
         /logical replication apply worker for subscription "collector_pub1" has started/,
       );
-      expect(text).not.toContain(`SELECT '${marker}'`);
+      expect(text).not.toContain(marker);
       expect(text).not.toMatch(/STATEMENT:/);
-      // An error naming a subscription is kept (its own line only).
-      expect(text).toContain(`subscription "${marker}" does not exist`);
     });
   });
 });

@@ -13,8 +13,8 @@
 --   walsender accepts BASE_BACKUP; README, Security), so it never reaches the gateway. The gateway
 --   asks the publishers for slots and lag with logins of their own (COLLECTOR_PUBLISHER_MONITOR_URLS);
 -- - collector_monitor_log(bytes): the tail of the server log, only the lines of logical
---   replication workers and the lines that name a subscription, without STATEMENT lines (client
---   SQL text);
+--   replication workers and their messages about a subscription, without STATEMENT lines or
+--   clients' errors (client SQL text);
 -- - SELECT on pg_replication_origin_status (how far each subscription has applied), and on
 --   data.publisher alone (rows received per publisher).
 -- The functions run as their owner (the superuser that applies migrations), with a fixed
@@ -62,7 +62,9 @@ $$;
 -- The log's default line prefix is '%m [%p] ' (time, pid), as collector/fleet.ts parses it. An
 -- entry is a prefixed line and its unprefixed continuation lines. Kept: every entry of a process
 -- that logged a worker start or whose CONTEXT names a replication origin (pg_<oid>: an apply
--- worker), and any LOG/ERROR/FATAL/WARNING entry that names a subscription; never STATEMENT.
+-- worker), and the workers' own messages about their subscription (which a worker whose start has
+-- left the tail still writes); never STATEMENT, never a client's error that merely quotes a
+-- subscription's name (its text may hold the client's SQL).
 CREATE FUNCTION collector_monitor_log(max_bytes integer)
 RETURNS text
 LANGUAGE sql VOLATILE SECURITY DEFINER
@@ -94,7 +96,8 @@ AS $$
     FROM entries e
    WHERE e.level IS DISTINCT FROM 'STATEMENT'
      AND (e.pid IN (SELECT pid FROM workers)
-          OR (e.level IN ('LOG', 'ERROR', 'FATAL', 'WARNING') AND e.text LIKE '%subscription "%'))
+          OR (e.level IN ('LOG', 'ERROR', 'FATAL', 'WARNING')
+              AND e.text ~ '\] [A-Z]+:  ((logical replication )?(apply|table synchronization|parallel apply) worker for subscription "|subscription "[^"]*" has been disabled because of an error)'))
 $$;
 
 REVOKE ALL ON FUNCTION collector_monitor_subscriptions() FROM PUBLIC;
