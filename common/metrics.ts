@@ -34,7 +34,9 @@ export function createRegistry(): Registry {
 }
 
 interface RouteSeries {
-  count: ReturnType<Counter<'method' | 'route' | 'status'>['labels']>;
+  labels: { method: string; route: string; status: string };
+  /** Answered so far: a plain number per request, handed to the Counter at scrape time. */
+  count: number;
   duration: ReturnType<Histogram<'method' | 'route'>['labels']>;
 }
 
@@ -42,15 +44,21 @@ interface RouteSeries {
  * `collector_http_requests_total{method,route,status}` and
  * `collector_http_request_duration_seconds{method,route}`, counted when each response is sent.
  * The route is the pattern (`/data/:id`), never the path, so ids make no new series; a path
- * without a route counts as `unmatched`. The labelled children are cached: one Map lookup per
- * request, no label object.
+ * without a route counts as `unmatched`. Per request: one Map lookup, one `count++`, and one
+ * histogram observation (prom-client hashes the labels of every observation, about 2 µs on this
+ * machine under load; the count is kept as a plain number and read by the Counter on a scrape).
  */
 export function registerHttpMetrics(app: FastifyInstance, registry: Registry): void {
-  const requests = new Counter({
+  const series = new Map<string, RouteSeries>();
+  new Counter({
     name: 'collector_http_requests_total',
     help: 'HTTP requests answered, by method, route pattern and status code',
     labelNames: ['method', 'route', 'status'] as const,
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of series.values()) this.inc(s.labels, s.count);
+    },
   });
   const duration = new Histogram({
     name: 'collector_http_request_duration_seconds',
@@ -59,7 +67,6 @@ export function registerHttpMetrics(app: FastifyInstance, registry: Registry): v
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
-  const series = new Map<string, RouteSeries>();
   app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const status = reply.statusCode;
@@ -67,12 +74,13 @@ export function registerHttpMetrics(app: FastifyInstance, registry: Registry): v
     let s = series.get(key);
     if (s === undefined) {
       s = {
-        count: requests.labels(request.method, route, String(status)),
+        labels: { method: request.method, route, status: String(status) },
+        count: 0,
         duration: duration.labels(request.method, route),
       };
       series.set(key, s);
     }
-    s.count.inc();
+    s.count++;
     s.duration.observe(reply.elapsedTime / 1000);
     done();
   });
