@@ -337,6 +337,37 @@ describe.sequential('the fleet on the gateway', { timeout: 90_000 }, () => {
     await waitMetricState('pub2', 'streaming');
   });
 
+  it('without collector_monitor the gateway degrades clearly: monitor down, the query says why', async () => {
+    const drop = (db: import('pg').Client) =>
+      db.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'collector-gateway-monitor'",
+      );
+    await withClient(c.subscriberAdminUrl, async (db) => {
+      await db.query('REVOKE collector_monitor FROM collector_gateway');
+      await drop(db);
+    });
+    try {
+      await waitFor('collector_fleet_monitor_up 0', async () =>
+        sample(await scrape(), 'collector_fleet_monitor_up')?.value === '0' ? true : undefined,
+      );
+      const res = await gql('{ publishers { name } }', await token('admin', ADMIN_PASSWORD));
+      expect(res.status).toBe(503);
+      expect(res.body.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
+      expect(res.body.errors?.[0]?.message).toMatch(
+        /permission denied to set role "collector_monitor".*SET ROLE collector_monitor \(sql\/subscriber\/022_monitor\.sql/,
+      );
+      // Everything else is served as before.
+      expect((await http(`${c.gatewayUrl}/ready`)).status).toBe(200);
+    } finally {
+      await withClient(c.subscriberAdminUrl, (db) =>
+        db.query('GRANT collector_monitor TO collector_gateway WITH INHERIT FALSE, SET TRUE'),
+      );
+    }
+    await waitFor('collector_fleet_monitor_up 1', async () =>
+      sample(await scrape(), 'collector_fleet_monitor_up')?.value === '1' ? true : undefined,
+    );
+  });
+
   it('JSON request logs carry the X-Request-Id sent, and the response returns it', async () => {
     const id = `fleet-observe-${Date.now()}`;
     const res = await http(`${c.gatewayUrl}/health`, { headers: { 'x-request-id': id } });
