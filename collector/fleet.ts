@@ -74,7 +74,23 @@ export function redactConninfo(conninfo: string): string {
 
 type Db = Kysely<SubscriberDB>;
 
-export async function listSubscriptions(db: Db): Promise<SubscriptionInfo[]> {
+/**
+ * How status reads what only a superuser may read directly. Default: the catalogs and
+ * pg_read_file (the CLI, as the subscriber's superuser). `monitor`: through the SECURITY DEFINER
+ * functions of sql/subscriber/022_monitor.sql, in a session running as collector_monitor (the
+ * gateway's fleet monitor, which is no superuser).
+ */
+export interface FleetAccess {
+  monitor?: boolean;
+}
+
+export async function listSubscriptions(
+  db: Db,
+  access: FleetAccess = {},
+): Promise<SubscriptionInfo[]> {
+  const source = access.monitor
+    ? sql`collector_monitor_subscriptions() AS pg_subscription`
+    : sql`pg_subscription`;
   const { rows } = await sql<{
     oid: number;
     subname: string;
@@ -86,7 +102,7 @@ export async function listSubscriptions(db: Db): Promise<SubscriptionInfo[]> {
   }>`
     SELECT oid::int AS oid, subname, subenabled, subconninfo, subslotname, subdisableonerr,
            subskiplsn::text AS subskiplsn
-      FROM pg_subscription
+      FROM ${source}
      WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())
        AND starts_with(subname, ${SUBSCRIPTION_PREFIX})
      ORDER BY subname`.execute(db);
@@ -241,8 +257,14 @@ export function readSubscriptionLog(
 export async function readServerLog(
   db: Db,
   bytes = 2 * 1024 * 1024,
+  access: FleetAccess = {},
 ): Promise<{ text: string } | { unavailable: string }> {
   try {
+    if (access.monitor) {
+      const { rows } = await sql<{ text: string | null }>`
+        SELECT collector_monitor_log(${bytes}::int) AS text`.execute(db);
+      return { text: rows[0]?.text ?? '' };
+    }
     const { rows } = await sql<{ file: string | null }>`
       SELECT coalesce(pg_current_logfile(), 'postgresql.log') AS file`.execute(db);
     const file = rows[0]?.file ?? 'postgresql.log';
@@ -287,8 +309,11 @@ export async function askPublisher(url: string, slotName: string): Promise<Publi
     const row = slot.rows[0];
     if (!row) return { slotFound: false };
     // The walsender's application_name is the subscription's name (the default slot name).
+    // Without pg_read_all_stats (the replication role, as the gateway asks) the row shows its pid
+    // only: state is NULL, and the lag unknown rather than 0.
     const rep = await sql<{ lag: number | null }>`
-      SELECT extract(epoch FROM coalesce(replay_lag, interval '0'))::float8 AS lag
+      SELECT CASE WHEN state IS NOT NULL
+                  THEN extract(epoch FROM coalesce(replay_lag, interval '0'))::float8 END AS lag
         FROM pg_stat_replication WHERE application_name = ${slotName}`.execute(db);
     return {
       slotFound: true,
@@ -348,8 +373,9 @@ function describe(error: LogError): string {
 export async function fleetStatus(
   db: Db,
   publisherUrls: Map<string, string> = new Map(),
+  access: FleetAccess = {},
 ): Promise<PublisherStatus[]> {
-  const subs = await listSubscriptions(db);
+  const subs = await listSubscriptions(db, access);
   const workers = await sql<WorkerRow>`
     SELECT subname, pid, worker_type, last_msg_receipt_time,
            extract(epoch FROM now() - last_msg_receipt_time)::float8 AS seconds_since
@@ -368,7 +394,7 @@ export async function fleetStatus(
     SELECT external_id, remote_lsn::text AS remote_lsn FROM pg_replication_origin_status`.execute(
     db,
   );
-  const log = await readServerLog(db);
+  const log = await readServerLog(db, undefined, access);
   const logSource =
     'text' in log ? 'subscriber log' : `subscriber log unreadable: ${log.unavailable}`;
 

@@ -4,13 +4,14 @@
  * the GraphQL path, as `{ "errors": [{ "message", "extensions": { "code" } }] }`.
  */
 
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { createSecureContext, Server as TlsServer } from 'node:tls';
 import cors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Kysely } from 'kysely';
-import { ping } from './db.js';
+import { sql } from 'kysely';
 import {
   ConfigError,
   duration,
@@ -266,6 +267,18 @@ export function sendError(reply: FastifyReply, error: AppError, graphql = false)
     );
 }
 
+/**
+ * An X-Request-Id a client or proxy sent is kept when it looks like an id (so one id follows a
+ * request through proxies and logs); anything else (too long, spaces, control characters) is
+ * replaced by a fresh UUID rather than copied into every log line.
+ */
+const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+
+function requestId(req: { headers: Record<string, string | string[] | undefined> }): string {
+  const sent = req.headers['x-request-id'];
+  return typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : randomUUID();
+}
+
 export function createHttpServer(options: HttpOptions): FastifyInstance {
   const opts = { ...DEFAULT_LIMITS, ...options };
   const httpOptions = {
@@ -278,7 +291,10 @@ export function createHttpServer(options: HttpOptions): FastifyInstance {
   const app = Fastify({
     ...(tls ? { https: { ...httpOptions, ...tls } } : { http: httpOptions }),
     bodyLimit: opts.bodyLimit,
+    // JSON lines (pino), each request's with its `reqId`.
     logger: { level: opts.logLevel },
+    genReqId: requestId,
+    requestIdHeader: false,
     requestTimeout: opts.requestTimeoutMs,
     keepAliveTimeout: opts.keepAliveTimeoutMs,
     connectionTimeout: opts.idleTimeoutMs,
@@ -305,6 +321,12 @@ export function createHttpServer(options: HttpOptions): FastifyInstance {
       maxAge: 600,
     });
   }
+
+  // Every answer says which id its log lines carry.
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id);
+    done();
+  });
 
   // Beyond the cap, Node closes new connections at once: the ones already open keep working.
   app.server.maxConnections = opts.maxConnections;
@@ -371,13 +393,46 @@ export function createHttpServer(options: HttpOptions): FastifyInstance {
   return app;
 }
 
-/** `GET /health`: 200 while the database answers, 503 otherwise. */
-export function registerHealth(app: FastifyInstance, db: Kysely<unknown>): void {
-  app.get('/health', async (_request, reply) => {
-    const ok = await ping(db);
-    return reply
-      .status(ok ? 200 : 503)
-      .send({ status: ok ? 'ok' : 'unavailable', database: ok ? 'reachable' : 'unreachable' });
+function whyUnreachable(e: unknown): string {
+  const code = (e as { code?: string } | null)?.code ?? '';
+  const message = (e as Error | null)?.message ?? '';
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
+  if (/timeout|no answer within/i.test(message)) return 'no answer in time';
+  if (code === '28P01' || code === '28000') return 'authentication refused';
+  if (code.startsWith('57P') || code.startsWith('08')) return 'shutting down or restarting';
+  if (code.startsWith('53')) return 'too many connections';
+  return 'error';
+}
+
+/**
+ * `GET /health`: the process is up and serving; it checks nothing else, so an orchestrator never
+ * restarts a healthy process because its database is away. `GET /ready`: the database answers
+ * (`what` names it), 503 with the reason otherwise: the signal to route traffic here or not.
+ */
+export function registerHealth(app: FastifyInstance, db: Kysely<unknown>, what = 'database'): void {
+  app.get('/health', async () => ({ status: 'ok' }));
+  app.get('/ready', async (request, reply) => {
+    try {
+      await Promise.race([
+        sql`SELECT 1`.execute(db),
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error('no answer within 5 s')), 5000).unref(),
+        ),
+      ]);
+      return { status: 'ready', database: 'reachable' };
+    } catch (e) {
+      // The probe is open to anyone: the reason in general terms, the details in the log.
+      request.log.warn({ err: e }, `readiness: the ${what} does not answer`);
+      return reply.status(503).send({
+        status: 'unavailable',
+        database: 'unreachable',
+        error: {
+          code: 'SERVICE_UNAVAILABLE',
+          message: `The ${what} does not answer (${whyUnreachable(e)}); details are in this server's log.`,
+        },
+      });
+    }
   });
 }
 

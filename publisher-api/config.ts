@@ -14,6 +14,7 @@ import {
   str,
 } from '../common/env.js';
 import { type LimitsOptional, serverLimitsSchema } from '../common/http.js';
+import { metricsTokenSetting } from '../common/metrics.js';
 import { AUTH_MODES, type AuthMode } from './auth.js';
 import { DEFAULT_MAX_BATCH_ITEMS } from './batch.js';
 
@@ -43,6 +44,13 @@ const auth: Setting<AuthMode> = {
     }
     return raw as AuthMode;
   },
+};
+
+const production: Setting<boolean> = {
+  name: 'NODE_ENV',
+  description:
+    '"production" makes API keys required by default and closes GET /metrics until COLLECTOR_METRICS_TOKEN is set',
+  parse: (raw) => raw === 'production',
 };
 
 export const publisherSchema = {
@@ -75,6 +83,8 @@ export const publisherSchema = {
     DEFAULT_KEY_CACHE_TTL_MS,
     { max: 300_000 },
   ),
+  production,
+  metricsToken: metricsTokenSetting,
   maxBatchItems: int(
     'COLLECTOR_MAX_BATCH_ITEMS',
     `most items in one POST /data/batch (default ${DEFAULT_MAX_BATCH_ITEMS}; more is a 413)`,
@@ -93,7 +103,9 @@ type AddedLater =
   | 'idempotencySweepSeconds'
   | 'auth'
   | 'keyCacheTtlMs'
-  | 'maxBatchItems';
+  | 'maxBatchItems'
+  | 'production'
+  | 'metricsToken';
 export type PublisherOptions = Omit<LimitsOptional<PublisherConfig>, AddedLater> &
   Partial<Pick<PublisherConfig, AddedLater>>;
 
@@ -105,6 +117,8 @@ export function withDefaults(opts: PublisherOptions): LimitsOptional<PublisherCo
     auth: opts.auth ?? defaultAuthMode(),
     keyCacheTtlMs: opts.keyCacheTtlMs ?? DEFAULT_KEY_CACHE_TTL_MS,
     maxBatchItems: opts.maxBatchItems ?? DEFAULT_MAX_BATCH_ITEMS,
+    production: opts.production ?? isProduction(),
+    metricsToken: opts.metricsToken,
   };
 }
 

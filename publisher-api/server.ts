@@ -7,6 +7,7 @@ import { checkUtf8Charset, decodeUtf8, type JsonBody, readJsonBody } from '../co
 import { AppError, badInput } from '../common/errors.js';
 import { createHttpServer, registerHealth, type ServerLimits } from '../common/http.js';
 import { pageArgs } from '../common/keyset.js';
+import { createRegistry, registerHttpMetrics, registerMetricsRoute } from '../common/metrics.js';
 import { ApiKeyVerifier } from './api-keys.js';
 import { registerAuth } from './auth.js';
 import {
@@ -22,6 +23,7 @@ import type { PublisherDb } from './db.js';
 import { GroupCommit } from './group-commit.js';
 import { parseIdempotencyKey, type Repeating, startKeySweep } from './idempotency.js';
 import { checkIngestBody, datumJson, getDatum, listData, storeDatum } from './ingest.js';
+import { publisherMetrics } from './metrics.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
@@ -36,7 +38,7 @@ export function buildPublisherApp(
     | 'auth'
     | 'keyCacheTtlMs'
   > &
-    Partial<Pick<PublisherConfig, 'maxBatchItems'>> &
+    Partial<Pick<PublisherConfig, 'maxBatchItems' | 'production' | 'metricsToken'>> &
     Partial<ServerLimits>,
 ): FastifyInstance {
   const app = createHttpServer(config);
@@ -72,6 +74,9 @@ export function buildPublisherApp(
 
   // Single-row POST /data without an Idempotency-Key: concurrent rows share one commit.
   const groupCommit = new GroupCommit(db);
+  const registry = createRegistry();
+  registerHttpMetrics(app, registry);
+  const metrics = publisherMetrics(registry, groupCommit.stats);
   const maxBatchItems = config.maxBatchItems ?? DEFAULT_MAX_BATCH_ITEMS;
 
   // Expired Idempotency-Keys are deleted while the app runs; app.close() waits for a sweep in
@@ -100,7 +105,10 @@ export function buildPublisherApp(
         `${maxBatchItems} items`,
       'GET /data': 'list stored rows, newest first (?first=50&after=<endCursor>)',
       'GET /data/:id': 'one stored row',
-      'GET /health': 'database reachability',
+      'GET /health': 'the process is up (200 while it serves)',
+      'GET /ready': 'the publisher database answers (503 otherwise)',
+      'GET /metrics':
+        'Prometheus metrics (COLLECTOR_METRICS_TOKEN; closed in production without it)',
     },
     authentication:
       config.auth === 'required'
@@ -126,6 +134,7 @@ export function buildPublisherApp(
     });
     // A retry gets the original row with 200 (201 only where this request created it).
     if (replayed) reply.header('idempotent-replayed', 'true');
+    else metrics.rowsInserted.inc();
     return reply
       .status(replayed ? 200 : 201)
       .type(JSON_TYPE)
@@ -152,6 +161,7 @@ export function buildPublisherApp(
       );
     }
     const rows = await storeBatch(db, items);
+    metrics.rowsInserted.inc(rows.length);
     return reply.status(201).type(JSON_TYPE).send(batchJson(rows));
   });
 
@@ -185,7 +195,11 @@ export function buildPublisherApp(
     },
   );
 
-  registerHealth(app, db as Kysely<unknown>);
+  registerHealth(app, db as Kysely<unknown>, 'publisher database');
+  registerMetricsRoute(app, registry, {
+    token: config.metricsToken,
+    production: config.production ?? false,
+  });
 
   return app;
 }

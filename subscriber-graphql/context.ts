@@ -6,6 +6,7 @@ import type { SubscriberDb } from './db.js';
 import { selects } from './selection.js';
 import { type AnnotationRow, annotationsByDataIds } from './services/annotations.js';
 import { type DatumRow, dataByIds } from './services/data.js';
+import type { FleetMonitor } from './services/fleet-monitor.js';
 import type { LoginThrottle } from './services/login-throttle.js';
 import { sessionUser } from './services/sessions.js';
 
@@ -30,6 +31,8 @@ export interface Context {
   /** The client's address and the gateway's login throttle (for `login`). */
   address: string;
   throttle: LoginThrottle;
+  /** The fleet's status, for the `publishers` query (absent: a gateway built without one). */
+  monitor?: FleetMonitor;
   user: AuthUser | null;
   /** Why `user` is null when a token was sent but rejected. */
   authError?: string;
@@ -72,7 +75,7 @@ export async function createContext(
   db: SubscriberDb,
   tokens: TokenConfig,
   authorization: string | undefined,
-  client: { address: string; throttle: LoginThrottle },
+  client: { address: string; throttle: LoginThrottle; monitor?: FleetMonitor },
 ): Promise<Context> {
   const ctx: Context = { db, tokens, ...client, user: null, loaders: createLoaders(db) };
   try {

@@ -1,6 +1,6 @@
 /**
- * Apollo Server on Fastify, plus the REST login route (so the original Django curl still works)
- * and a health check.
+ * Apollo Server on Fastify, plus the REST login route (so the original Django curl still works),
+ * /health and /ready, and /metrics (with the fleet monitor's per-publisher figures).
  */
 import { ApolloServer } from '@apollo/server';
 import {
@@ -14,6 +14,7 @@ import type { Kysely } from 'kysely';
 import { readJsonBody } from '../common/body.js';
 import { createHttpServer, registerHealth, type ServerLimits } from '../common/http.js';
 import { checkJsonDepth, MAX_JSON_DEPTH } from '../common/json.js';
+import { createRegistry, registerHttpMetrics, registerMetricsRoute } from '../common/metrics.js';
 import { parseJson, stringifyJson } from '../common/raw-json.js';
 import { signToken, type TokenConfig } from './auth.js';
 import type { GatewayConfig } from './config.js';
@@ -23,7 +24,9 @@ import type { SubscriberDb } from './db.js';
 import { registerOfflineIde } from './ide.js';
 import { jitGateway } from './jit.js';
 import { queryLimits } from './limits.js';
+import { fleetMetrics, graphqlMetricsPlugin } from './metrics.js';
 import { buildGatewaySchema } from './schema.js';
+import { FleetMonitor } from './services/fleet-monitor.js';
 import { LoginThrottle } from './services/login-throttle.js';
 import { login } from './services/users.js';
 
@@ -59,13 +62,41 @@ function checkRequestDepth(body: unknown): void {
   checkJsonDepth(body, 'The request body', MAX_JSON_DEPTH + 8);
 }
 
+/** Defaults of COLLECTOR_MONITOR_INTERVAL and COLLECTOR_MONITOR_TIMEOUT. */
+export const MONITOR_INTERVAL_MS = 10_000;
+export const MONITOR_TIMEOUT_MS = 8_000;
+
 export async function buildGatewayApp(
   db: SubscriberDb,
-  config: Pick<GatewayConfig, 'bodyLimit' | 'logLevel' | 'production'> & Partial<ServerLimits>,
+  config: Pick<GatewayConfig, 'bodyLimit' | 'logLevel' | 'production'> &
+    Partial<
+      Pick<
+        GatewayConfig,
+        'metricsToken' | 'monitorIntervalMs' | 'monitorTimeoutMs' | 'publisherMonitorUrls'
+      >
+    > &
+    Partial<ServerLimits>,
   tokens: TokenConfig,
+  /** The fleet monitor's pool (sessions as collector_monitor); without it, no `publishers`. */
+  extra: { monitorDb?: SubscriberDb } = {},
 ): Promise<FastifyInstance> {
   const app = createHttpServer({ ...config, graphqlPath: '/graphql' });
   const throttle = new LoginThrottle();
+  const registry = createRegistry();
+  registerHttpMetrics(app, registry);
+  const monitor = extra.monitorDb
+    ? new FleetMonitor(extra.monitorDb, {
+        intervalMs: config.monitorIntervalMs ?? MONITOR_INTERVAL_MS,
+        timeoutMs: config.monitorTimeoutMs ?? MONITOR_TIMEOUT_MS,
+        log: app.log,
+        publisherUrls: new Map((config.publisherMonitorUrls ?? []).map((p) => [p.name, p.url])),
+      })
+    : undefined;
+  if (monitor) {
+    fleetMetrics(registry, monitor);
+    app.addHook('onReady', async () => monitor.start());
+    app.addHook('onClose', async () => monitor.stop());
+  }
 
   // Numbers in variables that JavaScript cannot hold exactly (12345678901234567890, 1e400) stay
   // exact: they are stored in annotations as sent.
@@ -114,6 +145,7 @@ export async function buildGatewayApp(
     stringifyResult: stringifyJson,
     plugins: [
       fastifyApolloDrainPlugin(app),
+      graphqlMetricsPlugin(registry),
       costLimit(),
       // Installed by default, it wraps every field resolver; we set no cache hints.
       ApolloServerPluginCacheControlDisabled(),
@@ -150,6 +182,7 @@ export async function buildGatewayApp(
         createContext(db, tokens, request.headers.authorization, {
           address: request.ip,
           throttle,
+          monitor,
         }),
     }),
   });
@@ -198,7 +231,18 @@ export async function buildGatewayApp(
     };
   });
 
-  registerHealth(app, db as Kysely<unknown>);
+  registerHealth(app, db as Kysely<unknown>, 'subscriber database');
+  registerMetricsRoute(app, registry, {
+    token: config.metricsToken,
+    production: config.production,
+    // A scrape reads the last status, refreshed first only if older than the interval: it never
+    // waits longer than COLLECTOR_MONITOR_TIMEOUT, even on an unreachable publisher.
+    beforeScrape: monitor
+      ? async () => {
+          await monitor.current();
+        }
+      : undefined,
+  });
 
   return app;
 }

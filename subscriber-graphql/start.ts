@@ -4,10 +4,19 @@ import { type LimitsOptional, listen } from '../common/http.js';
 import type { RunningService } from '../common/service.js';
 import type { GatewayConfig } from './config.js';
 import type { SubscriberDB } from './db.js';
-import { buildGatewayApp } from './server.js';
+import { buildGatewayApp, MONITOR_TIMEOUT_MS } from './server.js';
+
+/** The settings added after the first release may be left out (tests and older callers). */
+type AddedLater =
+  | 'metricsToken'
+  | 'monitorIntervalMs'
+  | 'monitorTimeoutMs'
+  | 'publisherMonitorUrls';
+export type GatewayOptions = Omit<LimitsOptional<GatewayConfig>, AddedLater> &
+  Partial<Pick<GatewayConfig, AddedLater>>;
 
 /** Starts the GraphQL gateway; returns its URL and a stop function. */
-export async function startGateway(config: LimitsOptional<GatewayConfig>): Promise<RunningService> {
+export async function startGateway(config: GatewayOptions): Promise<RunningService> {
   let secret = config.jwtSecret;
   if (!secret) {
     // Only outside production (the config refuses a missing secret there).
@@ -22,12 +31,29 @@ export async function startGateway(config: LimitsOptional<GatewayConfig>): Promi
     isoTimestamps: true,
     statementTimeoutMs: config.statementTimeoutMs,
   });
+  // The fleet monitor's own small pool: its sessions run as collector_monitor, which the gateway's
+  // role may SET but does not inherit (sql/subscriber/022_monitor.sql), so no GraphQL request ever
+  // runs with the monitor's privileges.
+  const monitorDb = createKysely<SubscriberDB>(config.databaseUrl, {
+    max: 2,
+    applicationName: 'collector-gateway-monitor',
+    options: '-c role=collector_monitor',
+    statementTimeoutMs: Math.min(config.monitorTimeoutMs ?? MONITOR_TIMEOUT_MS, 10_000),
+  });
+  const destroy = async () => {
+    await Promise.all([db.destroy(), monitorDb.destroy()]);
+  };
   let app: Awaited<ReturnType<typeof buildGatewayApp>>;
   try {
-    app = await buildGatewayApp(db, config, { secret, ttlSeconds: config.jwtTtlSeconds });
+    app = await buildGatewayApp(
+      db,
+      config,
+      { secret, ttlSeconds: config.jwtTtlSeconds },
+      { monitorDb },
+    );
   } catch (e) {
-    await db.destroy();
+    await destroy();
     throw e;
   }
-  return listen(app, config, () => db.destroy());
+  return listen(app, config, destroy);
 }

@@ -427,8 +427,9 @@ function portProblems(compose: Compose): string[] {
       problems.push(`${name}: no published port maps to ${port}`);
     }
     const probe = allStrings(svc.healthcheck?.test ?? []).join(' ');
-    if (probe && !probe.includes(`:${port}/health`)) {
-      problems.push(`${name}: the healthcheck does not probe port ${port}`);
+    // Readiness: a service is healthy when it answers and its database does too.
+    if (probe && !probe.includes(`:${port}/ready`)) {
+      problems.push(`${name}: the healthcheck does not probe port ${port}/ready`);
     }
   }
   const published = Object.values(compose.services).flatMap((s) =>

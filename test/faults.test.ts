@@ -68,8 +68,9 @@ async function timeUntil(what: string, probe: () => Promise<boolean>): Promise<n
 
 const answers = (url: string) => async () =>
   (await query(url, 'SELECT 1').then(() => true)) as boolean;
+// Ready, not merely up: the process answers and its database does too.
 const serves = (url: string) => async () =>
-  (await http(`${url}/health`, { signal: AbortSignal.timeout(2000) })).status === 200;
+  (await http(`${url}/ready`, { signal: AbortSignal.timeout(2000) })).status === 200;
 
 function servicePids() {
   return {

@@ -95,10 +95,13 @@ describe('GraphQL errors', () => {
     expect(res.status).toBe(413);
   });
 
-  it('serves health, and Apollo Sandbox to a browser in development', async () => {
+  it('serves health and readiness, and Apollo Sandbox to a browser in development', async () => {
     const health = await http(`${collector().gatewayUrl}/health`);
     expect(health.status).toBe(200);
-    expect(health.body).toEqual({ status: 'ok', database: 'reachable' });
+    expect(health.body).toEqual({ status: 'ok' });
+    const ready = await http(`${collector().gatewayUrl}/ready`);
+    expect(ready.status).toBe(200);
+    expect(ready.body).toEqual({ status: 'ready', database: 'reachable' });
     const page = await http(`${collector().gatewayUrl}/graphql`, {
       headers: { accept: 'text/html' },
     });

@@ -323,6 +323,6 @@ describe('database outages answer 503', () => {
   it('when the connection is cut', async () => {
     const res = await postDatum(api.url, { x: 1 });
     expect(res.status).toBe(503);
-    expect((await http(`${api.url}/health`)).status).toBe(503);
+    expect((await http(`${api.url}/ready`)).status).toBe(503);
   });
 });

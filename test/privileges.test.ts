@@ -124,7 +124,8 @@ const SUBSCRIBER: ClusterMatrix = {
     // timestamp) or delete it. Never change data, users, or who wrote what about which datum.
     collector_gateway: {
       attributes: PLAIN,
-      memberOf: [],
+      // SET only, never inherited (see below): for the fleet monitor's own pool.
+      memberOf: ['collector_monitor'],
       database: ['CONNECT'],
       otherDatabases: NO_OTHER_DATABASE,
       schemaPublic: ['USAGE'],
@@ -143,6 +144,17 @@ const SUBSCRIBER: ClusterMatrix = {
         'annotation.updated_at': ['UPDATE'],
         'app_user.session_version': ['UPDATE'],
       },
+    },
+    // The fleet monitor (sql/subscriber/022_monitor.sql): no login, no table; who sent how many
+    // rows. Its two functions and the catalogs it reads are checked below.
+    collector_monitor: {
+      attributes: { ...PLAIN, rolcanlogin: false },
+      memberOf: [],
+      database: [],
+      otherDatabases: NO_OTHER_DATABASE,
+      schemaPublic: ['USAGE'],
+      tables: {},
+      columns: { 'data.publisher': ['SELECT'] },
     },
   },
 };
@@ -456,5 +468,125 @@ describe('replication slots', () => {
         expect(rows[0]?.max_slot_wal_keep_size, pub.name).toBe('1GB');
       });
     }
+  });
+});
+
+describe('the fleet monitor role (collector_monitor)', () => {
+  const MONITOR_FUNCTIONS = ['collector_monitor_log(integer)', 'collector_monitor_subscriptions()'];
+
+  it('the gateway may SET ROLE collector_monitor but inherits nothing from it', async () => {
+    await withClient(collector().subscriberAdminUrl, async (c) => {
+      const { rows } = await c.query(
+        `SELECT m.admin_option, m.inherit_option, m.set_option
+           FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles r ON r.oid = m.member
+          WHERE g.rolname = 'collector_monitor' AND r.rolname = 'collector_gateway'`,
+      );
+      expect(rows).toEqual([{ admin_option: false, inherit_option: false, set_option: true }]);
+    });
+  });
+
+  it('EXECUTE on exactly its two functions, which run as their owner; the gateway on neither', async () => {
+    await withClient(collector().subscriberAdminUrl, async (c) => {
+      const { rows } = await c.query<{
+        fn: string;
+        monitor: boolean;
+        gateway: boolean;
+        definer: boolean;
+      }>(
+        `SELECT p.oid::regprocedure::text AS fn, p.prosecdef AS definer,
+                has_function_privilege('collector_monitor', p.oid, 'EXECUTE') AS monitor,
+                has_function_privilege('collector_gateway', p.oid, 'EXECUTE') AS gateway
+           FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+          WHERE n.nspname = 'public' AND p.proname LIKE 'collector_monitor%' ORDER BY 1`,
+      );
+      expect(rows).toEqual(
+        MONITOR_FUNCTIONS.map((fn) => ({ fn, monitor: true, gateway: false, definer: true })),
+      );
+      // No other SECURITY DEFINER function in the database that these roles could call.
+      const others = await c.query<{ fn: string }>(
+        `SELECT p.oid::regprocedure::text AS fn FROM pg_proc p
+          WHERE p.prosecdef AND p.oid::regprocedure::text <> ALL($1::text[])
+            AND (has_function_privilege('collector_monitor', p.oid, 'EXECUTE')
+              OR has_function_privilege('collector_gateway', p.oid, 'EXECUTE'))`,
+        [MONITOR_FUNCTIONS],
+      );
+      expect(others.rows).toEqual([]);
+      // What a superuser has and these roles must not: reading files, the conninfo column.
+      const { rows: denied } = await c.query(
+        `SELECT has_function_privilege(r, 'pg_read_file(text,bigint,bigint)', 'EXECUTE') AS read_file,
+                has_column_privilege(r, 'pg_subscription', 'subconninfo', 'SELECT') AS conninfo,
+                pg_has_role(r, 'pg_monitor', 'USAGE') AS pg_monitor
+           FROM unnest(ARRAY['collector_monitor', 'collector_gateway']) AS r`,
+      );
+      expect(denied).toEqual([
+        { read_file: false, conninfo: false, pg_monitor: false },
+        { read_file: false, conninfo: false, pg_monitor: false },
+      ]);
+    });
+  });
+
+  it("tried: the gateway's own sessions cannot call them; as collector_monitor only they work", async () => {
+    await asRole(collector().subscriberGatewayUrl, async (c) => {
+      for (const statement of [
+        'SELECT collector_monitor_subscriptions()',
+        'SELECT collector_monitor_log(1000)',
+        'SELECT subconninfo FROM pg_subscription',
+        "SELECT pg_read_file('postgresql.log', 0, 100)",
+      ]) {
+        const refused = await refusal(c.query(statement));
+        expect(refused.code, statement).toBe('42501');
+      }
+      await c.query('SET ROLE collector_monitor');
+      const subs = await c.query<{ subname: string; subconninfo: string }>(
+        'SELECT subname, subconninfo FROM collector_monitor_subscriptions() ORDER BY 1',
+      );
+      expect(subs.rows.map((r) => r.subname)).toEqual(['collector_pub1', 'collector_pub2']);
+      expect(subs.rows[0]?.subconninfo).toContain("user='collector_replicator'");
+      // Never the replication password: it is as good as the publisher's superuser's.
+      for (const r of subs.rows) expect(r.subconninfo).not.toMatch(/password/);
+      // As collector_monitor it has none of the gateway's own privileges, nor a superuser's.
+      for (const statement of [
+        'SELECT username FROM app_user',
+        'SELECT data FROM data LIMIT 1',
+        'SELECT 1 FROM annotation',
+        "SELECT pg_read_file('postgresql.log', 0, 100)",
+        'SELECT subconninfo FROM pg_subscription',
+        'ALTER SUBSCRIPTION collector_pub1 DISABLE',
+        'CREATE TABLE monitor_was_here (x int)',
+      ]) {
+        const refused = await refusal(c.query(statement));
+        expect(refused.code, statement).toBe('42501');
+      }
+      const counted = await c.query('SELECT publisher, count(*) FROM data GROUP BY publisher');
+      expect(counted.rows.length).toBeGreaterThanOrEqual(0);
+    });
+  });
+
+  it("the log it reads holds the replication workers' lines, never the text of client statements", async () => {
+    const marker = `monitor_log_secret_${process.pid}_${Date.now()}`;
+    await withClient(collector().subscriberAdminUrl, async (c) => {
+      // A failing statement is logged with its text (STATEMENT) and a line naming a subscription.
+      await c.query(`SELECT '${marker}'::int`).catch(() => {});
+      // A client error that quotes its input, which here looks like a worker's message.
+      await c.query(`SELECT 'subscription "${marker}'::int`).catch(() => {});
+      await c.query(`ALTER SUBSCRIPTION "${marker}" DISABLE`).catch(() => {});
+      const { rows } = await c.query<{ text: string }>(
+        "SELECT pg_read_file('postgresql.log') AS text",
+      );
+      // The superuser's full log has it: the filter below is what keeps it out.
+      expect(rows[0]?.text).toContain(`STATEMENT:  SELECT '${marker}'::int`);
+    });
+    await asRole(collector().subscriberGatewayUrl, async (c) => {
+      await c.query('SET ROLE collector_monitor');
+      const { rows } = await c.query<{ text: string }>(
+        'SELECT collector_monitor_log(16 * 1024 * 1024) AS text',
+      );
+      const text = rows[0]?.text ?? '';
+      expect(text).toMatch(
+        /logical replication apply worker for subscription "collector_pub1" has started/,
+      );
+      expect(text).not.toContain(marker);
+      expect(text).not.toMatch(/STATEMENT:/);
+    });
   });
 });

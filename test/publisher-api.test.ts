@@ -321,10 +321,13 @@ describe('reads', () => {
     expect(seen).toEqual([...ids].reverse());
   });
 
-  it('GET /health reports the database reachable', async () => {
+  it('GET /health says the process is up; GET /ready reports the database reachable', async () => {
     const res = await http(`${pub().url}/health`);
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ status: 'ok', database: 'reachable' });
+    expect(res.body).toEqual({ status: 'ok' });
+    const ready = await http(`${pub().url}/ready`);
+    expect(ready.status).toBe(200);
+    expect(ready.body).toEqual({ status: 'ready', database: 'reachable' });
   });
 });
 
@@ -351,7 +354,7 @@ describe('configuration', () => {
     expect(await rowsContaining(marker)).toBe(1);
   });
 
-  it('answers 503 on /health and POST when its database is unreachable', async () => {
+  it('answers 503 on /ready and POST when its database is unreachable (200 on /health)', async () => {
     const down = await startPublisherApi({
       databaseUrl: 'postgres://nobody:nothing@127.0.0.1:1/none',
       host: '127.0.0.1',
@@ -360,7 +363,8 @@ describe('configuration', () => {
       logLevel: 'silent',
     });
     try {
-      expect((await http(`${down.url}/health`)).status).toBe(503);
+      expect((await http(`${down.url}/ready`)).status).toBe(503);
+      expect((await http(`${down.url}/health`)).status).toBe(200);
       const res = await postDatum(down.url, { x: 1 });
       expect(res.status).toBe(503);
     } finally {
