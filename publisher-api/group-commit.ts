@@ -3,12 +3,18 @@
  * multi-row INSERT (one transaction, one commit, one WAL flush), and each request is answered
  * only once that statement has committed, so a 201 still means "durably stored".
  *
- * No timer: a row arriving while nothing is being written is flushed on the next turn of the
- * event loop (`setImmediate`, which only gathers the requests already read in the same turn), so
- * a lone client waits for nothing. While a flush runs, new rows queue; the next batch is whatever
- * queued meanwhile, up to `maxRows` rows and `maxBytes` of JSON text. One flush at a time: the
- * busier the server, the larger the batches, and PostgreSQL commits once per batch instead of
- * once per row.
+ * No timer: a row arriving while a flush may start is flushed on the next turn of the event loop
+ * (`setImmediate`, which only gathers the requests already read in the same turn), so a lone
+ * client waits for nothing. While flushes run, new rows queue; the next batch is whatever queued
+ * meanwhile, up to `maxRows` rows and `maxBytes` of JSON text. The busier the server, the larger
+ * the batches, and PostgreSQL commits once per batch instead of once per row.
+ *
+ * Two flushes may run at once (`GROUP_COMMIT_IN_FLIGHT`), each on its own connection: while one
+ * waits for its commit to reach the disk, the next is already executing, and PostgreSQL writes
+ * both commits with as few WAL flushes as it can. Measured with `npm run bench:ingest` on the
+ * 2-core CI machine, two beat one at concurrency 8 in each of three rounds (about 1.4x the
+ * rows/s), for about 10% more PostgreSQL CPU per row at 32 (smaller batches); more than two only
+ * makes the batches smaller.
  *
  * One bad row must not fail its neighbours. A batch whose statement fails on its input (a string
  * with \u0000, which jsonb refuses) is retried row by row: the bad row gets its own 400, the
@@ -24,7 +30,7 @@ export const GROUP_COMMIT_MAX_ROWS = 500;
 /** Most JSON text per flush (a single row may be larger, up to the body limit). */
 export const GROUP_COMMIT_MAX_BYTES = 4 * 1024 * 1024;
 /** Flushes in flight at once (see the header). */
-export const GROUP_COMMIT_IN_FLIGHT = 1;
+export const GROUP_COMMIT_IN_FLIGHT = 2;
 
 interface Pending {
   body: string;

@@ -13,7 +13,7 @@ export async function startPublisherApi(options: PublisherOptions): Promise<Runn
     applicationName: 'collector-publisher-api',
     statementTimeoutMs: config.statementTimeoutMs,
   });
-  // POST /data's group commit runs one statement at a time (GROUP_COMMIT_IN_FLIGHT), each on a
+  // POST /data's group commit runs up to GROUP_COMMIT_IN_FLIGHT statements at once, each on a
   // connection held for it.
   const insertConnections = new InsertConnections(config.databaseUrl, {
     applicationName: 'collector-publisher-api',

@@ -10,7 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toAppError } from '../common/errors.js';
 import { InsertConnections, type PublisherDB } from '../publisher-api/db.js';
-import { GroupCommit } from '../publisher-api/group-commit.js';
+import { GROUP_COMMIT_IN_FLIGHT, GroupCommit } from '../publisher-api/group-commit.js';
 import { insertMany, type StoredDatum } from '../publisher-api/ingest.js';
 import { buildPublisherApp } from '../publisher-api/server.js';
 import { collector, http, replicated, uniqueTag, waitFor, withClient } from './helpers.js';
@@ -27,8 +27,10 @@ const inserts = { ok: 0, failed: 0, failedRows: [] as number[] };
 
 /** The app's statements, counted like `inserts`: the deployed path. */
 class CountingConnections extends InsertConnections {
-  readonly counts = { ok: 0, failed: 0, failedRows: [] as number[] };
+  readonly counts = { ok: 0, failed: 0, failedRows: [] as number[], busy: 0, mostBusy: 0 };
   override async query<R extends object>(name: string, text: string, values: unknown[]) {
+    this.counts.busy++;
+    this.counts.mostBusy = Math.max(this.counts.mostBusy, this.counts.busy);
     try {
       const rows = await super.query<R>(name, text, values);
       this.counts.ok++;
@@ -37,6 +39,8 @@ class CountingConnections extends InsertConnections {
       this.counts.failed++;
       this.counts.failedRows.push((values[0] as unknown[]).length);
       throw e;
+    } finally {
+      this.counts.busy--;
     }
   }
 }
@@ -63,7 +67,7 @@ beforeAll(async () => {
   });
   conns = new CountingConnections(pub().apiDatabaseUrl, {
     applicationName: 'test-group-commit',
-    size: 1,
+    size: GROUP_COMMIT_IN_FLIGHT,
   });
   app = buildPublisherApp(
     db,
@@ -230,6 +234,30 @@ describe('group commit of POST /data', () => {
       });
     },
   );
+
+  it('runs a second flush while the first is still in flight (GROUP_COMMIT_IN_FLIGHT)', async () => {
+    const marker = uniqueTag('flight');
+    const two = new CountingConnections(pub().apiDatabaseUrl, {
+      applicationName: 'test-in-flight',
+      size: GROUP_COMMIT_IN_FLIGHT,
+    });
+    try {
+      const group = new GroupCommit(two);
+      const body = (i: number) => JSON.stringify({ data: { marker, i } });
+      const first = group.insert(body(0));
+      // The first flush has started (and is opening its connection: milliseconds).
+      await new Promise((r) => setImmediate(r));
+      const rest = Array.from({ length: 10 }, (_, i) => group.insert(body(i + 1)));
+      const stored = await Promise.all([first, ...rest]);
+      expect(group.stats).toEqual({ flushes: 2, rows: 11 });
+      expect(two.counts.mostBusy).toBe(2);
+      expect(stored.map((d) => (JSON.parse(d.dataJson as string) as { i: number }).i)).toEqual(
+        Array.from({ length: 11 }, (_, i) => i),
+      );
+    } finally {
+      await two.close();
+    }
+  });
 
   it('caps a batch at its row limit', async () => {
     const marker = uniqueTag('cap');
