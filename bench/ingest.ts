@@ -8,7 +8,9 @@
  *   3. batches: `POST /data/batch` of 100 and 1,000 rows (autocannon) against raw COPY of the same
  *      rows into the same table (psql's `\copy`; without psql, 1,000-row multi-row INSERTs from
  *      Node), alternating too;
- *   4. prints a Markdown table with absolute figures and ratios (medians over the rounds).
+ *   4. prints Markdown tables with absolute figures and ratios (medians over the rounds), and the
+ *      CPU each side spent per single row (read from /proc: steadier than rows/s on a shared
+ *      machine, where rows/s follows whatever else runs).
  *
  *   npm run bench:ingest [-- --duration 5] [-- --rounds 2] [-- --copy-rows 100000]
  *                        [-- --batch-connections 4]
@@ -18,6 +20,7 @@
  * A benchmark, not a test: it fails only if a request or a baseline fails.
  */
 import { execFile, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -33,6 +36,7 @@ const BATCH_CONNECTIONS = numberOption('batch-connections', 'BENCH_BATCH_CONNECT
 const CONCURRENCIES = [1, 8, 32];
 const BATCH_SIZES = [100, 1000];
 const WARMUP = 1;
+const WARMUP_REQUESTS = 10_000;
 
 const run = promisify(execFile);
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -66,6 +70,68 @@ interface Rate {
   tps: number;
   /** Average latency, ms (NaN where not measured). */
   latency: number;
+  /** Rows stored in the measurement. */
+  rows?: number;
+  /** CPU ms per row: the API's process, PostgreSQL's, the load generator's (single row only). */
+  cpu?: Cpu;
+}
+
+interface Cpu {
+  api: number;
+  postgres: number;
+  client: number;
+}
+
+/**
+ * CPU time a process has used, ms, from /proc/<pid>/stat: its own and, with `children`, that of
+ * its children it has waited for (PostgreSQL's ended backends; pgbench and psql for this
+ * process). 0 where /proc cannot tell (not Linux, process gone).
+ */
+function cpuMs(pid: number | undefined, children = false): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised name: state, ppid, …; utime, stime, cutime, cstime are the
+    // 14th to 17th fields of the line, in clock ticks (USER_HZ, 100 on Linux).
+    const f = stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
+    const ticks = (f[11] ?? 0) + (f[12] ?? 0) + (children ? (f[13] ?? 0) + (f[14] ?? 0) : 0);
+    return ticks * 10;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU ms of a postmaster and all its children, running or ended. */
+function postgresCpuMs(postmaster: number | undefined): number {
+  if (postmaster === undefined) return 0;
+  let ms = cpuMs(postmaster, true);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === postmaster) ms += cpuMs(Number(entry), true);
+    } catch {
+      // ended meanwhile: its time is in the postmaster's children's time
+    }
+  }
+  return ms;
+}
+
+/** Runs `measure` and adds the CPU each side used, per row, to its rate. */
+async function withCpu(
+  pids: { api?: number; postgres?: number },
+  measure: () => Promise<Rate>,
+): Promise<Rate> {
+  const before = [cpuMs(pids.api), postgresCpuMs(pids.postgres), cpuMs(process.pid, true)];
+  const rate = await measure();
+  const after = [cpuMs(pids.api), postgresCpuMs(pids.postgres), cpuMs(process.pid, true)];
+  const rows = rate.rows ?? 0;
+  const per = (i: number) => ((after[i] as number) - (before[i] as number)) / rows;
+  return rows > 0 ? { ...rate, cpu: { api: per(0), postgres: per(1), client: per(2) } } : rate;
 }
 
 async function pgbench(url: string, dir: string, clients: number, seconds: number): Promise<Rate> {
@@ -93,8 +159,9 @@ async function pgbench(url: string, dir: string, clients: number, seconds: numbe
   );
   const tps = /tps = ([\d.]+)/.exec(stdout)?.[1];
   const latency = /latency average = ([\d.]+) ms/.exec(stdout)?.[1];
+  const rows = /number of transactions actually processed: (\d+)/.exec(stdout)?.[1];
   if (!tps) throw new Error(`pgbench printed no tps:\n${stdout}`);
-  return { tps: Number(tps), latency: Number(latency) };
+  return { tps: Number(tps), latency: Number(latency), rows: Number(rows) };
 }
 
 /** Without pgbench: the same prepared statement from `clients` Node connections. */
@@ -123,7 +190,7 @@ async function nodeInserts(url: string, clients: number, seconds: number): Promi
     await Promise.all(conns.map((c) => c.end()));
   }
   const elapsed = (performance.now() - started) / 1000;
-  return { tps: done / elapsed, latency: (elapsed * 1000 * clients) / done };
+  return { tps: done / elapsed, latency: (elapsed * 1000 * clients) / done, rows: done };
 }
 
 async function cannon(
@@ -146,7 +213,11 @@ async function cannon(
       `${url}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts`,
     );
   }
-  return { tps: result.requests.total / seconds, latency: result.latency.average };
+  return {
+    tps: result.requests.total / seconds,
+    latency: result.latency.average,
+    rows: result.requests.total,
+  };
 }
 
 /** Raw COPY of `rows` rows; rows/s over the whole command (connection included, a few ms). */
@@ -196,6 +267,7 @@ async function main() {
     const p = c.publishers[0];
     if (!p) throw new Error('no publisher');
     const dbUrl = p.apiDatabaseUrl;
+    const pids = { api: p.api.pid, postgres: p.cluster.pid };
     const one = `{"data": ${DATUM}}`;
     const single = new Map<number, { base: Rate[]; http: Rate[] }>();
     for (const n of CONCURRENCIES) single.set(n, { base: [], http: [] });
@@ -207,17 +279,33 @@ async function main() {
     const copy = (rows: number) =>
       usePsql ? copyRows(dbUrl, dir, rows) : nodeMultiRow(dbUrl, rows);
 
+    // Before anything is measured, both sides run until warm: the API's code compiled by V8's
+    // optimising tier (a few thousand requests; a cold process spends several times the CPU per
+    // request, which would land on whichever case came first), and the table's first pages.
+    say(`warming up: ${int(WARMUP_REQUESTS)} POST /data, then pgbench for ${WARMUP} s...`);
+    await autocannon({
+      url: `${p.url}/data`,
+      method: 'POST',
+      connections: 8,
+      amount: WARMUP_REQUESTS,
+      headers: { 'content-type': 'application/json' },
+      body: one,
+    });
+    await baseline(8, WARMUP).catch(() => undefined);
+
     for (let round = 1; round <= ROUNDS; round++) {
       for (const n of CONCURRENCIES) {
         const r = single.get(n) as { base: Rate[]; http: Rate[] };
         const sides = [
           async () => {
-            await baseline(n, WARMUP);
-            r.base.push(await baseline(n, DURATION));
+            // A warm-up may see no transaction at all on a busy machine (32 connections take a
+            // while to open): only the measurement must succeed.
+            await baseline(n, WARMUP).catch(() => undefined);
+            r.base.push(await withCpu(pids, () => baseline(n, DURATION)));
           },
           async () => {
             await cannon(`${p.url}/data`, one, n, WARMUP);
-            r.http.push(await cannon(`${p.url}/data`, one, n, DURATION));
+            r.http.push(await withCpu(pids, () => cannon(`${p.url}/data`, one, n, DURATION)));
           },
         ];
         // Alternate which goes first, so a drift in the machine's speed hits both alike.
@@ -285,6 +373,28 @@ async function main() {
             int(m(r.http)),
             `${median(ratios).toFixed(2)}x (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`,
             `${m(r.base, (x) => x.latency).toFixed(2)} / ${m(r.http, (x) => x.latency).toFixed(2)}`,
+          ];
+        }),
+      ),
+    );
+    console.log('');
+    const cpu = (rs: Rate[], k: keyof Cpu) => m(rs, (x) => x.cpu?.[k] ?? Number.NaN);
+    const ms = (x: number) => x.toFixed(3);
+    console.log(
+      'CPU ms per row (from /proc: the API process; the publisher postmaster and all its ' +
+        'children, replication sender included; the load generator, pgbench or autocannon):\n',
+    );
+    console.log(
+      table(
+        ['single row', 'pgbench: postgres + client', 'POST /data: API + postgres + client'],
+        CONCURRENCIES.map((n) => {
+          const r = single.get(n) as { base: Rate[]; http: Rate[] };
+          const [bp, bc] = [cpu(r.base, 'postgres'), cpu(r.base, 'client')];
+          const [ha, hp, hc] = [cpu(r.http, 'api'), cpu(r.http, 'postgres'), cpu(r.http, 'client')];
+          return [
+            `concurrency ${n}`,
+            `${ms(bp)} + ${ms(bc)} = ${ms(bp + bc)}`,
+            `${ms(ha)} + ${ms(hp)} + ${ms(hc)} = ${ms(ha + hp + hc)}`,
           ];
         }),
       ),

@@ -26,7 +26,8 @@ export interface ReadJsonOptions {
  * there is none (which, for JSON, means UTF-8).
  */
 export function contentTypeCharset(contentType: string | undefined): string | undefined {
-  if (!contentType) return undefined;
+  // The usual header, "application/json", has no parameters: nothing to split.
+  if (!contentType?.includes(';')) return undefined;
   for (const param of contentType.split(';').slice(1)) {
     const eq = param.indexOf('=');
     if (eq < 0 || param.slice(0, eq).trim().toLowerCase() !== 'charset') continue;
@@ -76,12 +77,13 @@ export function readJsonBody(
 ): JsonBody {
   checkUtf8Charset(contentType);
   const text = decodeUtf8(raw);
-  if (text.trim() === '') {
-    throw badInput(`The body is empty${opts.emptyHint ? `: ${opts.emptyHint}` : ''}`);
-  }
   try {
     return { text, value: (opts.parse ?? JSON.parse)(text) };
   } catch (e) {
+    // Only now: a body that parsed is not empty.
+    if (text.trim() === '') {
+      throw badInput(`The body is empty${opts.emptyHint ? `: ${opts.emptyHint}` : ''}`);
+    }
     throw badInput(`Malformed JSON: ${(e as Error).message}`);
   }
 }

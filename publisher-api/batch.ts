@@ -67,7 +67,7 @@ export function jsonArrayItems(text: string, maxItems: number): BatchItems {
   value.forEach((item, i) => {
     const name = `Item ${i}`;
     // Shape and depth first: written out only once it is known not to nest too deep.
-    checkDatumObject(item, '{}', name);
+    checkDatumObject(item, undefined, name);
     const itemText = stringifyJson(item);
     checkNumberText(itemText, `${name}: "data"`);
     texts.push(itemText);

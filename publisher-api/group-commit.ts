@@ -3,12 +3,18 @@
  * multi-row INSERT (one transaction, one commit, one WAL flush), and each request is answered
  * only once that statement has committed, so a 201 still means "durably stored".
  *
- * No timer: a row arriving while nothing is being written is flushed on the next turn of the
- * event loop (`setImmediate`, which only gathers the requests already read in the same turn), so
- * a lone client waits for nothing. While a flush runs, new rows queue; the next batch is whatever
- * queued meanwhile, up to `maxRows` rows and `maxBytes` of JSON text. One flush at a time: the
- * busier the server, the larger the batches, and PostgreSQL commits once per batch instead of
- * once per row.
+ * No timer: a row arriving while a flush may start is flushed on the next turn of the event loop
+ * (`setImmediate`, which only gathers the requests already read in the same turn), so a lone
+ * client waits for nothing. While flushes run, new rows queue; the next batch is whatever queued
+ * meanwhile, up to `maxRows` rows and `maxBytes` of JSON text. The busier the server, the larger
+ * the batches, and PostgreSQL commits once per batch instead of once per row.
+ *
+ * Two flushes may run at once (`GROUP_COMMIT_IN_FLIGHT`), each on its own connection: while one
+ * waits for its commit to reach the disk, the next is already executing, and PostgreSQL writes
+ * both commits with as few WAL flushes as it can. Measured with `npm run bench:ingest` on the
+ * 2-core CI machine, two beat one at concurrency 8 in each of three rounds (about 1.4x the
+ * rows/s), for about 10% more PostgreSQL CPU per row at 32 (smaller batches); more than two only
+ * makes the batches smaller.
  *
  * One bad row must not fail its neighbours. A batch whose statement fails on its input (a string
  * with \u0000, which jsonb refuses) is retried row by row: the bad row gets its own 400, the
@@ -16,13 +22,15 @@
  * statement timeout) stored nothing, and every request in it gets that error.
  */
 import { toAppError } from '../common/errors.js';
-import type { PublisherDb } from './db.js';
+import type { InsertConnections, PublisherDb } from './db.js';
 import { insertMany, type StoredDatum } from './ingest.js';
 
 /** Most rows per flush: a short transaction, and replication applies it in one go. */
 export const GROUP_COMMIT_MAX_ROWS = 500;
 /** Most JSON text per flush (a single row may be larger, up to the body limit). */
 export const GROUP_COMMIT_MAX_BYTES = 4 * 1024 * 1024;
+/** Flushes in flight at once (see the header). */
+export const GROUP_COMMIT_IN_FLIGHT = 2;
 
 interface Pending {
   body: string;
@@ -36,36 +44,60 @@ export interface GroupCommitStats {
   rows: number;
 }
 
+export interface GroupCommitOptions {
+  maxRows: number;
+  maxBytes: number;
+  /** Flushes running at once; each needs a connection of its own. */
+  inFlight: number;
+}
+
 export class GroupCommit {
   readonly stats: GroupCommitStats = { flushes: 0, rows: 0 };
   private queue: Pending[] = [];
-  private running = false;
+  private running = 0;
+  private scheduled = false;
+  private readonly opts: GroupCommitOptions;
 
+  /**
+   * `db`: where the statements run, the API's own connections for them in production
+   * (`InsertConnections`, publisher-api/start.ts) or any Kysely instance.
+   */
   constructor(
-    private readonly db: PublisherDb,
-    private readonly opts: { maxRows: number; maxBytes: number } = {
-      maxRows: GROUP_COMMIT_MAX_ROWS,
-      maxBytes: GROUP_COMMIT_MAX_BYTES,
-    },
-  ) {}
+    private readonly db: PublisherDb | InsertConnections,
+    opts: Partial<GroupCommitOptions> = {},
+  ) {
+    this.opts = {
+      maxRows: opts.maxRows ?? GROUP_COMMIT_MAX_ROWS,
+      maxBytes: opts.maxBytes ?? GROUP_COMMIT_MAX_BYTES,
+      inFlight: opts.inFlight ?? GROUP_COMMIT_IN_FLIGHT,
+    };
+  }
 
   /** Stores the `data` of a checked `{"data": …}` text; resolves once it has committed. */
   insert(bodyJson: string): Promise<StoredDatum> {
     return new Promise<StoredDatum>((resolve, reject) => {
       this.queue.push({ body: bodyJson, resolve, reject });
-      if (!this.running) {
-        this.running = true;
-        setImmediate(() => void this.drain());
-      }
+      this.schedule();
     });
   }
 
-  private async drain(): Promise<void> {
-    try {
-      while (this.queue.length > 0) await this.flush(this.take());
-    } finally {
-      this.running = false;
-    }
+  /**
+   * A flush on the next turn of the event loop, if one may start: by then every request read in
+   * this turn has queued its row.
+   */
+  private schedule(): void {
+    if (this.scheduled || this.running >= this.opts.inFlight) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      while (this.queue.length > 0 && this.running < this.opts.inFlight) {
+        this.running++;
+        void this.flush(this.take()).finally(() => {
+          this.running--;
+          if (this.queue.length > 0) this.schedule();
+        });
+      }
+    });
   }
 
   /** The next batch: at least one row, then up to the limits. */
@@ -98,7 +130,7 @@ export class GroupCommit {
         return;
       }
       // The statement stored nothing; one row at a time, so only the bad ones fail. Rare, so
-      // plain: the pool runs them a few at a time.
+      // plain: the statements queue on the connections.
       await Promise.all(
         batch.map(async (p) => {
           try {

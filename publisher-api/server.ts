@@ -19,7 +19,7 @@ import {
   storeBatch,
 } from './batch.js';
 import type { PublisherConfig } from './config.js';
-import type { PublisherDb } from './db.js';
+import type { InsertConnections, PublisherDb } from './db.js';
 import { GroupCommit } from './group-commit.js';
 import { parseIdempotencyKey, type Repeating, startKeySweep } from './idempotency.js';
 import { checkIngestBody, datumJson, getDatum, listData, storeDatum } from './ingest.js';
@@ -40,6 +40,8 @@ export function buildPublisherApp(
   > &
     Partial<Pick<PublisherConfig, 'maxBatchItems' | 'production' | 'metricsToken'>> &
     Partial<ServerLimits>,
+  /** Connections of its own for POST /data's group commit (else it runs on `db`). */
+  insertConnections?: InsertConnections,
 ): FastifyInstance {
   const app = createHttpServer(config);
   // Before the routes: each route's `config.scope` says what an API key must allow.
@@ -73,7 +75,7 @@ export function buildPublisherApp(
   });
 
   // Single-row POST /data without an Idempotency-Key: concurrent rows share one commit.
-  const groupCommit = new GroupCommit(db);
+  const groupCommit = new GroupCommit(insertConnections ?? db);
   const registry = createRegistry();
   registerHttpMetrics(app, registry);
   const metrics = publisherMetrics(registry, groupCommit.stats);

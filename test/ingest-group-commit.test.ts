@@ -1,15 +1,17 @@
 /**
  * Group commit of single-row POST /data, against publisher 1's real database: concurrent requests
- * share INSERT statements (counted through a Kysely log hook on the app's own pool), every 201 is
- * stored and replicated, a poisoned row gets its own 400 while its neighbours get their 201s, and
- * numbers beyond double precision keep every digit.
+ * share INSERT statements (counted on the app's own InsertConnections, as deployed, and through a
+ * Kysely log hook for the service run on a Kysely pool), every 201 is stored and replicated, a
+ * poisoned row gets its own 400 while its neighbours get their 201s, and numbers beyond double
+ * precision keep every digit.
  */
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PublisherDB } from '../publisher-api/db.js';
-import { GroupCommit } from '../publisher-api/group-commit.js';
-import type { StoredDatum } from '../publisher-api/ingest.js';
+import { toAppError } from '../common/errors.js';
+import { InsertConnections, type PublisherDB } from '../publisher-api/db.js';
+import { GROUP_COMMIT_IN_FLIGHT, GroupCommit } from '../publisher-api/group-commit.js';
+import { insertMany, type StoredDatum } from '../publisher-api/ingest.js';
 import { buildPublisherApp } from '../publisher-api/server.js';
 import { collector, http, replicated, uniqueTag, waitFor, withClient } from './helpers.js';
 
@@ -22,7 +24,29 @@ const pub = () => collector().publishers[0] as Publisher;
 
 /** INSERT statements into data, and those among them that failed, with their row counts. */
 const inserts = { ok: 0, failed: 0, failedRows: [] as number[] };
+
+/** The app's statements, counted like `inserts`: the deployed path. */
+class CountingConnections extends InsertConnections {
+  readonly counts = { ok: 0, failed: 0, failedRows: [] as number[], busy: 0, mostBusy: 0 };
+  override async query<R extends object>(name: string, text: string, values: unknown[]) {
+    this.counts.busy++;
+    this.counts.mostBusy = Math.max(this.counts.mostBusy, this.counts.busy);
+    try {
+      const rows = await super.query<R>(name, text, values);
+      this.counts.ok++;
+      return rows;
+    } catch (e) {
+      this.counts.failed++;
+      this.counts.failedRows.push((values[0] as unknown[]).length);
+      throw e;
+    } finally {
+      this.counts.busy--;
+    }
+  }
+}
+
 let db: Kysely<PublisherDB>;
+let conns: CountingConnections;
 let app: ReturnType<typeof buildPublisherApp>;
 let url: string;
 
@@ -41,19 +65,28 @@ beforeAll(async () => {
       }
     },
   });
-  app = buildPublisherApp(db, {
-    bodyLimit: 1024 * 1024,
-    logLevel: 'silent',
-    idempotencyTtlSeconds: 86_400,
-    idempotencySweepSeconds: 600,
-    auth: 'optional',
-    keyCacheTtlMs: 5000,
+  conns = new CountingConnections(pub().apiDatabaseUrl, {
+    applicationName: 'test-group-commit',
+    size: GROUP_COMMIT_IN_FLIGHT,
   });
+  app = buildPublisherApp(
+    db,
+    {
+      bodyLimit: 1024 * 1024,
+      logLevel: 'silent',
+      idempotencyTtlSeconds: 86_400,
+      idempotencySweepSeconds: 600,
+      auth: 'optional',
+      keyCacheTtlMs: 5000,
+    },
+    conns,
+  );
   url = await app.listen({ host: '127.0.0.1', port: 0 });
 });
 
 afterAll(async () => {
   await app?.close();
+  await conns?.close();
   await db?.destroy();
 });
 
@@ -86,11 +119,11 @@ const subscriberCount = (marker: string) =>
 describe('group commit of POST /data', () => {
   it('100 concurrent requests are stored with fewer than 100 INSERT statements', async () => {
     const marker = uniqueTag('group');
-    const before = inserts.ok + inserts.failed;
+    const before = conns.counts.ok + conns.counts.failed;
     const results = await Promise.all(
       Array.from({ length: 100 }, (_, i) => post(JSON.stringify({ data: { marker, i } }))),
     );
-    const statements = inserts.ok + inserts.failed - before;
+    const statements = conns.counts.ok + conns.counts.failed - before;
     expect(results.map((r) => r.status)).toEqual(Array(100).fill(201));
     // Each answer is its own row, with its own data.
     results.forEach((r, i) => {
@@ -104,14 +137,14 @@ describe('group commit of POST /data', () => {
 
   it('a lone client gets one statement per request, answered at once', async () => {
     const marker = uniqueTag('lone');
-    const before = inserts.ok;
+    const before = conns.counts.ok;
     const started = performance.now();
     for (let i = 0; i < 20; i++) {
       const res = await post(JSON.stringify({ data: { marker, i } }));
       expect(res.status).toBe(201);
     }
     const perRequest = (performance.now() - started) / 20;
-    expect(inserts.ok - before).toBe(20);
+    expect(conns.counts.ok - before).toBe(20);
     // No batching window: far below any timer a batcher might wait on.
     expect(perRequest).toBeLessThan(50);
   });
@@ -138,45 +171,92 @@ describe('group commit of POST /data', () => {
     );
   });
 
-  it('a bad row in a batch of 51 is retried alone; its 50 neighbours are stored (service level)', async () => {
-    const marker = uniqueTag('direct');
-    const group = new GroupCommit(db);
-    const failedBefore = inserts.failedRows.length;
-    // Queued in one turn of the event loop: the first flush holds all 51.
-    const settled = await Promise.allSettled(
-      Array.from({ length: 51 }, (_, i) =>
-        group.insert(
-          i === 7
-            ? `{"data": {"marker": "${marker}", "s": "\\ud800"}}`
-            : JSON.stringify({ data: { marker, i } }),
-        ),
-      ),
-    );
-    expect(group.stats.flushes).toBe(1);
-    expect(group.stats.rows).toBe(51);
-    // The 51-row statement failed, then the bad row alone.
-    expect(inserts.failedRows.slice(failedBefore).sort((a, b) => b - a)).toEqual([51, 1]);
-    expect(settled[7]?.status).toBe('rejected');
-    const good = settled.filter((s) => s.status === 'fulfilled');
-    expect(good).toHaveLength(50);
-    settled.forEach((s, i) => {
-      if (s.status === 'fulfilled') {
-        expect(JSON.parse((s.value as StoredDatum).dataJson as string)).toEqual({ marker, i });
-      }
-    });
-    expect((await storedTexts(marker)).size).toBe(50);
-  });
+  // The service on both places it can run: the API's own connections (as deployed) and a
+  // Kysely pool.
+  const targets = [
+    {
+      name: 'InsertConnections',
+      make: () => conns,
+      failedRows: () => conns.counts.failedRows,
+    },
+    { name: 'a Kysely pool', make: () => db, failedRows: () => inserts.failedRows },
+  ];
 
-  it('answers in the order of the statement: each row gets its own datum in a batch', async () => {
-    const marker = uniqueTag('order');
-    const group = new GroupCommit(db);
-    const stored = await Promise.all(
-      Array.from({ length: 300 }, (_, i) => group.insert(JSON.stringify({ data: { marker, i } }))),
-    );
-    expect(group.stats.flushes).toBe(1);
-    stored.forEach((d, i) => {
-      expect(JSON.parse(d.dataJson as string)).toEqual({ marker, i });
+  it.each(targets)(
+    'a bad row in a batch of 51 is retried alone; its 50 neighbours are stored (service level, $name)',
+    async ({ make, failedRows }) => {
+      const marker = uniqueTag('direct');
+      const group = new GroupCommit(make());
+      const failedBefore = failedRows().length;
+      // Queued in one turn of the event loop: the first flush holds all 51.
+      const settled = await Promise.allSettled(
+        Array.from({ length: 51 }, (_, i) =>
+          group.insert(
+            i === 7
+              ? `{"data": {"marker": "${marker}", "s": "\\ud800"}}`
+              : JSON.stringify({ data: { marker, i } }),
+          ),
+        ),
+      );
+      expect(group.stats.flushes).toBe(1);
+      expect(group.stats.rows).toBe(51);
+      // The 51-row statement failed, then the bad row alone.
+      expect(
+        failedRows()
+          .slice(failedBefore)
+          .sort((a, b) => b - a),
+      ).toEqual([51, 1]);
+      expect(settled[7]?.status).toBe('rejected');
+      const good = settled.filter((s) => s.status === 'fulfilled');
+      expect(good).toHaveLength(50);
+      settled.forEach((s, i) => {
+        if (s.status === 'fulfilled') {
+          expect(JSON.parse((s.value as StoredDatum).dataJson as string)).toEqual({ marker, i });
+        }
+      });
+      expect((await storedTexts(marker)).size).toBe(50);
+    },
+  );
+
+  it.each(targets)(
+    'answers in the order of the statement: each row gets its own datum in a batch ($name)',
+    async ({ make }) => {
+      const marker = uniqueTag('order');
+      const group = new GroupCommit(make());
+      const stored = await Promise.all(
+        Array.from({ length: 300 }, (_, i) =>
+          group.insert(JSON.stringify({ data: { marker, i } })),
+        ),
+      );
+      expect(group.stats.flushes).toBe(1);
+      stored.forEach((d, i) => {
+        expect(JSON.parse(d.dataJson as string)).toEqual({ marker, i });
+      });
+    },
+  );
+
+  it('runs a second flush while the first is still in flight (GROUP_COMMIT_IN_FLIGHT)', async () => {
+    const marker = uniqueTag('flight');
+    const two = new CountingConnections(pub().apiDatabaseUrl, {
+      applicationName: 'test-in-flight',
+      size: GROUP_COMMIT_IN_FLIGHT,
     });
+    try {
+      const group = new GroupCommit(two);
+      const body = (i: number) => JSON.stringify({ data: { marker, i } });
+      const first = group.insert(body(0));
+      // The first flush has started (and is opening its connection: milliseconds).
+      await new Promise((r) => setImmediate(r));
+      const rest = Array.from({ length: 10 }, (_, i) => group.insert(body(i + 1)));
+      const stored = await Promise.all([first, ...rest]);
+      expect(group.stats).toEqual({ flushes: 2, rows: 11 });
+      expect(two.counts.mostBusy).toBe(2);
+      expect(stored.map((d) => (JSON.parse(d.dataJson as string) as { i: number }).i)).toEqual(
+        Array.from({ length: 11 }, (_, i) => i),
+      );
+    } finally {
+      await two.close();
+    }
   });
 
   it('caps a batch at its row limit', async () => {
@@ -207,5 +287,61 @@ describe('group commit of POST /data', () => {
       expect(stored.get(r.body.id)).toContain(`"n": ${numbers[i % 3]}`);
     });
     await replicated(results[0]?.body.id as string);
+  });
+});
+
+describe("InsertConnections: the group commit's own connections", () => {
+  const row = (marker: string) => [JSON.stringify({ data: { marker } })];
+
+  it('replaces a connection the server closed: the next row is stored', async () => {
+    const name = uniqueTag('conn');
+    const own = new InsertConnections(pub().apiDatabaseUrl, { applicationName: name, size: 1 });
+    try {
+      expect(await insertMany(own, row(uniqueTag('before')))).toHaveLength(1);
+      const killed = await withClient(pub().adminUrl, async (c) => {
+        const { rows } = await c.query<{ ok: boolean }>(
+          'SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1',
+          [name],
+        );
+        return rows;
+      });
+      expect(killed).toEqual([{ ok: true }]);
+      // The idle connection hears of it at once (an error, then its end).
+      await new Promise((r) => setTimeout(r, 300));
+      const marker = uniqueTag('after');
+      expect(await insertMany(own, row(marker))).toHaveLength(1);
+      expect((await storedTexts(marker)).size).toBe(1);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('an unreachable database is SERVICE_UNAVAILABLE (503), on every try', async () => {
+    const own = new InsertConnections('postgres://nobody:nothing@127.0.0.1:1/none', {
+      applicationName: 'test-unreachable',
+      size: 1,
+    });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const e = await insertMany(own, row('x')).catch((err: unknown) => err);
+        expect(toAppError(e)?.code).toBe('SERVICE_UNAVAILABLE');
+      }
+    } finally {
+      await own.close();
+    }
+  });
+
+  it("runs under the service's statement timeout (504 when it expires)", async () => {
+    const own = new InsertConnections(pub().apiDatabaseUrl, {
+      applicationName: 'test-timeout',
+      statementTimeoutMs: 100,
+      size: 1,
+    });
+    try {
+      const e = await own.query('sleep', 'SELECT pg_sleep($1)', [1]).catch((err: unknown) => err);
+      expect(toAppError(e)?.code).toBe('GATEWAY_TIMEOUT');
+    } finally {
+      await own.close();
+    }
   });
 });
