@@ -293,7 +293,10 @@ describe.sequential('collector publishers add | remove | resync', { timeout: 120
     }
     const lost = await waitState('pub3', 'slot lost');
     expect(lost.reason).toContain('wal_status = lost');
-    show((await cli(['publishers', 'status'])).stdout);
+    const table = (await cli(['publishers', 'status'])).stdout;
+    show(table);
+    expect(table).toMatch(/\npub3\s+slot lost\s/);
+    expect(table).toContain('pub3: fix: collector publishers resync pub3');
     // Written after the slot was lost: they must arrive too.
     const afterLost = await insert(pub3.adminUrl, 10);
     whileDown = [...whileDown, ...afterLost];
@@ -373,8 +376,12 @@ describe.sequential('collector publishers add | remove | resync', { timeout: 120
       return rows.map((r) => r.id);
     });
     const stopped = await waitState('pub1', 'stopped by error');
-    show((await cli(['publishers', 'status'])).stdout);
+    const table = (await cli(['publishers', 'status'])).stdout;
+    show(table);
     expect(stopped.reason).toMatch(/missing replicated column.*"tag"/);
+    // The fix is the subscriber's schema, never a skip (which would lose the row).
+    expect(table).toContain(`pub1: fix: add "tag" to the subscriber's data table first`);
+    expect(table).not.toContain('resume pub1 --skip-failed-transaction');
     expect(await copies([tagged as string])).toEqual([0]);
     // The other publishers flow on.
     await allArrive(await insert(c.publishers[1]?.adminUrl as string));

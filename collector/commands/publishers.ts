@@ -93,12 +93,20 @@ export function statusTable(statuses: PublisherStatus[]): string {
   const lines = [table(rows)];
   for (const s of statuses) {
     if (s.reason) lines.push(`${s.name}: ${s.reason}`);
-    if (s.failedTransaction) {
+    const missingColumn = /missing replicated columns?: (.*)$/.exec(s.reason ?? '')?.[1];
+    if (missingColumn) {
+      // A publisher's table got a column before the subscriber's did: skipping would lose rows.
+      lines.push(
+        `${s.name}: fix: add ${missingColumn} to the subscriber's data table first (ALTER TABLE data ADD COLUMN …); the worker then applies the waiting rows by itself. Do not skip: the rows would be lost.`,
+      );
+    } else if (s.failedTransaction) {
       lines.push(
         `${s.name}: failing transaction finished at ${s.failedTransaction.finishLsn ?? '? (see subscriber log)'}; fix: collector publishers resume ${s.name} --skip-failed-transaction`,
       );
     } else if (s.state === 'disabled') {
       lines.push(`${s.name}: fix: collector publishers resume ${s.name}`);
+    } else if (s.state === 'slot lost') {
+      lines.push(`${s.name}: fix: collector publishers resync ${s.name}`);
     }
     if (s.publisher?.error)
       lines.push(`${s.name}: lag unknown, publisher not reachable from here: ${s.publisher.error}`);
