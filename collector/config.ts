@@ -126,6 +126,16 @@ export const setupSchema = {
 
 export type SetupConfig = ConfigOf<typeof setupSchema>;
 
+/**
+ * `collector setup` without COLLECTOR_PUBLISHER_ADMIN_URLS: the subscriber only (compose.yaml's
+ * setup service). Each publisher then joins with `collector publishers add`.
+ */
+export const subscriberSetupSchema = {
+  subscriberAdminUrl: setupSchema.subscriberAdminUrl,
+  gatewayPassword: setupSchema.gatewayPassword,
+  adminPassword,
+};
+
 /** One of `values`, or undefined when unset. */
 function optionalOneOf(
   name: string,
@@ -144,5 +154,33 @@ function optionalOneOf(
   };
 }
 
+/** `setting`, but unset is undefined instead of an error. */
+function optional<T>(setting: Setting<T>): Setting<T | undefined> {
+  return {
+    name: setting.name,
+    description: `${setting.description} (optional)`,
+    parse: (raw, env) => (raw === undefined ? undefined : setting.parse(raw, env)),
+  };
+}
+
+/**
+ * What `collector publishers add <name>` reads (compose.yaml runs one per publisher). Without the
+ * subscriber's URL it works on the running local collector of npm start, and takes the role
+ * passwords from its secrets.json.
+ */
+export const publisherAddSchema = {
+  subscriberAdminUrl: optional(setupSchema.subscriberAdminUrl),
+  publisherUrl: postgresUrl(
+    'COLLECTOR_PUBLISHER_ADMIN_URL',
+    "the new publisher's database URL as a superuser (or the --url option)",
+  ),
+  publisherApiPassword: optional(setupSchema.publisherApiPassword),
+  replicationPassword: optional(setupSchema.replicationPassword),
+  replicationSslRootCert: setupSchema.replicationSslRootCert,
+  replicationSslMode: setupSchema.replicationSslMode,
+};
+
 export const readLocalConfig = (env = process.env) => readConfig(localSchema, env);
 export const readSetupConfig = (env = process.env) => readConfig(setupSchema, env);
+export const readSubscriberSetupConfig = (env = process.env) =>
+  readConfig(subscriberSetupSchema, env);

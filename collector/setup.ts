@@ -223,7 +223,7 @@ async function checkSlotWalBound(
 
 async function setupPublisher(
   p: PublisherTarget,
-  passwords: RolePasswords,
+  passwords: Pick<RolePasswords, 'publisherApi' | 'replicator'>,
   say: (message: string) => void,
 ): Promise<void> {
   await withDb(p.adminUrl, async (db) => {
@@ -296,36 +296,230 @@ async function ensureSubscription(
   return changed ? 'updated' : 'unchanged';
 }
 
+/** Why a publisher cannot be added (or set up): a message that says what to do. */
+export class PublisherRefused extends Error {}
+
+function checkName(name: string): void {
+  if (!PUBLISHER_NAME_RE.test(name)) {
+    throw new PublisherRefused(
+      `Publisher name "${name}" is invalid: use lowercase letters, digits and "_", starting with a letter (at most 40 characters)`,
+    );
+  }
+}
+
+/** host, port and dbname of a libpq conninfo (key='value' pairs, as replicationConninfo writes). */
+export function conninfoTarget(conninfo: string): { host: string; port: string; dbname: string } {
+  const values: Record<string, string> = {};
+  const re = /\s*([A-Za-z_]+)\s*=\s*(?:'((?:[^'\\]|\\.)*)'|(\S+))/gy;
+  for (let m = re.exec(conninfo); m; m = re.exec(conninfo)) {
+    values[m[1] as string] = m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : (m[3] ?? '');
+  }
+  return { host: values.host ?? '', port: values.port ?? '5432', dbname: values.dbname ?? '' };
+}
+
+const sameTarget = (a: string, b: string) => {
+  const [x, y] = [conninfoTarget(a), conninfoTarget(b)];
+  return x.host === y.host && x.port === y.port && x.dbname === y.dbname;
+};
+const describeTarget = (conninfo: string) => {
+  const t = conninfoTarget(conninfo);
+  return `${t.host}:${t.port}/${t.dbname}`;
+};
+
+/**
+ * What must hold on a publisher before it joins: wal_level = logical (else no slot can be
+ * created), a free replication slot and WAL sender, and a data table that is not already stamped
+ * with another publisher's name (the same database added twice would send every row twice).
+ */
+async function checkPublisher(p: PublisherTarget): Promise<void> {
+  await withDb(p.adminUrl, async (db) => {
+    let settings: { rows: Array<{ name: string; setting: string }> };
+    try {
+      settings = await sql<{ name: string; setting: string }>`
+        SELECT name, setting FROM pg_settings
+         WHERE name IN ('wal_level', 'max_replication_slots', 'max_wal_senders')`.execute(db);
+    } catch (e) {
+      const url = new URL(p.adminUrl);
+      throw new PublisherRefused(
+        `cannot connect to publisher ${p.name} at ${url.host}${url.pathname}: ${(e as Error).message}. ` +
+          'Check the URL, that its PostgreSQL listens there (listen_addresses), its pg_hba.conf and the firewall.',
+      );
+    }
+    const get = (name: string) => settings.rows.find((r) => r.name === name)?.setting;
+    if (get('wal_level') !== 'logical') {
+      throw new PublisherRefused(
+        `publisher ${p.name} has wal_level = ${get('wal_level')}: logical replication needs ` +
+          'wal_level = logical. Set it in its postgresql.conf (or run ALTER SYSTEM SET wal_level = logical), ' +
+          'restart that PostgreSQL server, then run this command again.',
+      );
+    }
+    const slots = await sql<{ used: number }>`
+      SELECT count(*)::int AS used FROM pg_replication_slots
+       WHERE slot_name <> ${subscriptionName(p.name)}`.execute(db);
+    if ((slots.rows[0]?.used ?? 0) >= Number(get('max_replication_slots') ?? 0)) {
+      throw new PublisherRefused(
+        `publisher ${p.name} has no free replication slot (max_replication_slots = ${get('max_replication_slots')}, all used): raise it in its postgresql.conf and restart it.`,
+      );
+    }
+    const stamp = await sql<{ name: string | null }>`
+      SELECT pg_get_expr(d.adbin, d.adrelid) AS name
+        FROM pg_attrdef d
+        JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+       WHERE d.adrelid = to_regclass('data') AND a.attname = 'publisher'`.execute(db);
+    const stamped = /^'((?:[^']|'')*)'::text$/.exec(stamp.rows[0]?.name ?? '')?.[1];
+    if (stamped !== undefined && stamped.replace(/''/g, "'") !== p.name) {
+      throw new PublisherRefused(
+        `this database already stamps its rows as publisher "${stamped}": it is that publisher, ` +
+          `and cannot join again as "${p.name}" (its rows would arrive twice). ` +
+          `See collector publishers list.`,
+      );
+    }
+  });
+}
+
+export interface AddPublisherOptions {
+  subscriberAdminUrl: string;
+  publisher: PublisherTarget;
+  passwords: Pick<RolePasswords, 'publisherApi' | 'replicator'>;
+  replicationTls?: ReplicationTls;
+  /**
+   * The name is taken already, by a subscription to another host, port or database: false (the
+   * CLI) refuses; true (setup, declarative: npm start with another COLLECTOR_PG_PORT_BASE) points
+   * the subscription at the new place.
+   */
+  moveExisting?: boolean;
+  /** Wait until the initial copy of the publisher's rows is done (the CLI does). */
+  waitForCopy?: boolean;
+  progress?: (message: string) => void;
+}
+
+export interface AddPublisherResult {
+  subscription: string;
+  outcome: 'created' | 'updated' | 'unchanged';
+  /** Rows the initial copy brought (when waited for). */
+  copiedRows?: number;
+}
+
+/**
+ * Adds one publisher to a running fleet, or checks one that is there already: its checks (name,
+ * wal_level, free slot, stamp), the publisher's migrations, roles, publication and name, then its
+ * subscription, whose initial copy brings the rows already stored there. The other publishers'
+ * subscriptions are not touched: they stream on throughout. `collector publishers add`, `collector
+ * setup` and `npm start` all add publishers through here.
+ */
+export async function addPublisher(opts: AddPublisherOptions): Promise<AddPublisherResult> {
+  const say = opts.progress ?? (() => {});
+  const p = opts.publisher;
+  checkName(p.name);
+  const name = subscriptionName(p.name);
+  const conninfo = replicationConninfo(p, opts.passwords.replicator, opts.replicationTls);
+  // The name first: a second publisher under a taken name is refused before anything changes.
+  const existing = await withDb(opts.subscriberAdminUrl, async (db) => {
+    const { rows } = await sql<{ subconninfo: string }>`
+      SELECT subconninfo FROM pg_subscription
+       WHERE subname = ${name}
+         AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`.execute(
+      db,
+    );
+    return rows[0]?.subconninfo;
+  });
+  if (existing !== undefined && !opts.moveExisting && !sameTarget(existing, conninfo)) {
+    throw new PublisherRefused(
+      `publisher name "${p.name}" is taken: subscription ${name} replicates from ${describeTarget(existing)}, ` +
+        `not ${describeTarget(conninfo)}. Choose another name, or remove that publisher first ` +
+        `(collector publishers remove ${p.name}).`,
+    );
+  }
+  await checkPublisher(p);
+  say(`${p.name}: wal_level = logical`);
+  await setupPublisher(p, opts.passwords, say);
+  say(
+    `${p.name}: migrations, roles and publication ${PUBLICATION} ready; rows stamped "${p.name}"`,
+  );
+  return withDb(opts.subscriberAdminUrl, async (db) => {
+    // Another publisher's add (compose runs them side by side) may be migrating: the migrator locks.
+    await migrate(db, 'subscriber');
+    const outcome = await ensureSubscription(db, p, opts.passwords.replicator, opts.replicationTls);
+    say(`subscription ${name} → ${p.name}: ${outcome}`);
+    const result: AddPublisherResult = { subscription: name, outcome };
+    if (opts.waitForCopy) result.copiedRows = await waitForInitialCopy(db, p.name, say);
+    return result;
+  });
+}
+
+/**
+ * Waits until every table of a subscription is in state ready (r): the initial copy is done and
+ * the table sync worker has handed over to the apply worker. Returns the publisher's row count.
+ */
+export async function waitForInitialCopy(
+  db: Kysely<unknown>,
+  publisher: string,
+  say: (message: string) => void,
+  timeoutMs = 24 * 3600 * 1000,
+): Promise<number> {
+  const name = subscriptionName(publisher);
+  const deadline = Date.now() + timeoutMs;
+  let lastSaid = 0;
+  for (;;) {
+    const { rows } = await sql<{ pending: number; rows: string }>`
+      SELECT (SELECT count(*)::int FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid
+               WHERE s.subname = ${name} AND r.srsubstate <> 'r') AS pending,
+             (SELECT count(*)::text FROM data WHERE publisher = ${publisher}) AS rows`.execute(db);
+    const row = rows[0] ?? { pending: 0, rows: '0' };
+    if (row.pending === 0) {
+      say(
+        `${publisher}: initial copy done, ${row.rows} row(s) from ${publisher} on the subscriber`,
+      );
+      return Number(row.rows);
+    }
+    if (Date.now() > deadline) throw new Error(`the initial copy of ${publisher} is not done yet`);
+    if (Date.now() - lastSaid > 5000) {
+      say(`${publisher}: copying the rows already stored there (${row.rows} so far)…`);
+      lastSaid = Date.now();
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The subscriber's own part: migrations, the maintenance databases, the gateway's password. */
+export async function setupSubscriber(
+  subscriberAdminUrl: string,
+  gatewayPassword: string,
+  say: (message: string) => void = () => {},
+): Promise<void> {
+  await withDb(subscriberAdminUrl, async (db) => {
+    await migrate(db, 'subscriber');
+    await closeMaintenanceDatabases(db, 'the subscriber', say);
+    await setRolePassword(db, 'collector_gateway', gatewayPassword);
+  });
+  say('subscriber: migrations and roles ready');
+}
+
 export async function setup(opts: SetupOptions): Promise<void> {
   const say = opts.progress ?? (() => {});
   const names = new Set<string>();
   for (const p of opts.publishers) {
-    if (!PUBLISHER_NAME_RE.test(p.name)) {
-      throw new Error(
-        `Publisher name "${p.name}" is invalid: use lowercase letters, digits and "_", starting with a letter`,
-      );
-    }
-    if (names.has(p.name)) throw new Error(`Publisher name "${p.name}" is used twice`);
+    checkName(p.name);
+    if (names.has(p.name)) throw new PublisherRefused(`Publisher name "${p.name}" is used twice`);
     names.add(p.name);
   }
-
-  await Promise.all(opts.publishers.map((p) => setupPublisher(p, opts.passwords, say)));
-  say(`schema, roles and publication ready on ${opts.publishers.length} publisher(s)`);
-
-  await withDb(opts.subscriberAdminUrl, async (db) => {
-    await migrate(db, 'subscriber');
-    await closeMaintenanceDatabases(db, 'the subscriber', say);
-    await setRolePassword(db, 'collector_gateway', opts.passwords.gateway);
-    for (const p of opts.publishers) {
-      const outcome = await ensureSubscription(
-        db,
-        p,
-        opts.passwords.replicator,
-        opts.replicationTls,
-      );
-      say(`subscription ${subscriptionName(p.name)} → ${p.name}: ${outcome}`);
-    }
-  });
+  await setupSubscriber(opts.subscriberAdminUrl, opts.passwords.gateway, say);
+  // Each publisher through the same path as `collector publishers add`, side by side; settled,
+  // so that no add still runs when a failure is reported (and npm start stops the clusters).
+  const results = await Promise.allSettled(
+    opts.publishers.map((p) =>
+      addPublisher({
+        subscriberAdminUrl: opts.subscriberAdminUrl,
+        publisher: p,
+        passwords: opts.passwords,
+        replicationTls: opts.replicationTls,
+        moveExisting: true,
+        progress: say,
+      }),
+    ),
+  );
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
 }
 
 /**

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { setupSchema } from '../collector/config.js';
+import { publisherAddSchema, subscriberSetupSchema } from '../collector/config.js';
 import { PUBLISHER_NAME_RE, replicationConninfo } from '../collector/setup.js';
 import { ConfigError, envNames, readConfig, type Schema } from '../common/env.js';
 import { publisherSchema } from '../publisher-api/config.js';
@@ -40,11 +40,20 @@ interface Compose {
 
 type Vars = Record<string, string>;
 
-/** The processes of the image, by command, with the schema each one reads its environment with. */
+/**
+ * The processes of the image, by command, with the schema each one reads its environment with.
+ * `<name>` in args stands for a publisher's name.
+ */
 const PROCESSES = [
   { kind: 'publisher', entry: 'dist/publisher-api/main.js', args: [], schema: publisherSchema },
   { kind: 'gateway', entry: 'dist/subscriber-graphql/main.js', args: [], schema: gatewaySchema },
-  { kind: 'setup', entry: 'dist/collector/cli.js', args: ['setup'], schema: setupSchema },
+  { kind: 'setup', entry: 'dist/collector/cli.js', args: ['setup'], schema: subscriberSetupSchema },
+  {
+    kind: 'add',
+    entry: 'dist/collector/cli.js',
+    args: ['publishers', 'add', '<name>'],
+    schema: publisherAddSchema,
+  },
 ] as const satisfies ReadonlyArray<{
   kind: string;
   entry: string;
@@ -104,9 +113,18 @@ function commandArgs(svc: Service): string[] {
 function processOf(svc: Service): Process | undefined {
   const [node, entry, ...args] = commandArgs(svc);
   return PROCESSES.find(
-    (p) => node === 'node' && entry === p.entry && args.join(' ') === p.args.join(' '),
+    (p) =>
+      node === 'node' &&
+      entry === p.entry &&
+      args.length === p.args.length &&
+      p.args.every((a: string, i) =>
+        a === '<name>' ? PUBLISHER_NAME_RE.test(args[i] ?? '') : a === args[i],
+      ),
   );
 }
+
+/** The publisher a `publishers add <name>` service adds. */
+const addedName = (svc: Service) => commandArgs(svc)[4] ?? '';
 
 function appServices(compose: Compose): Array<[string, Service, Process]> {
   return Object.entries(compose.services).flatMap(([name, svc]) => {
@@ -195,12 +213,12 @@ function requiredNames(schema: Schema): string[] {
 const MUST_SET: Record<Process['kind'], string[]> = {
   publisher: ['COLLECTOR_PUBLISHER_DATABASE_URL'],
   gateway: ['COLLECTOR_SUBSCRIBER_DATABASE_URL', 'COLLECTOR_JWT_SECRET'],
-  setup: [
+  setup: ['COLLECTOR_SUBSCRIBER_ADMIN_URL', 'COLLECTOR_GATEWAY_DB_PASSWORD'],
+  add: [
     'COLLECTOR_SUBSCRIBER_ADMIN_URL',
-    'COLLECTOR_PUBLISHER_ADMIN_URLS',
+    'COLLECTOR_PUBLISHER_ADMIN_URL',
     'COLLECTOR_PUBLISHER_API_DB_PASSWORD',
     'COLLECTOR_REPLICATION_PASSWORD',
-    'COLLECTOR_GATEWAY_DB_PASSWORD',
   ],
 };
 
@@ -312,12 +330,11 @@ function topologyProblems(compose: Compose, vars: Vars): string[] {
   const setups = apps.filter(([, , p]) => p.kind === 'setup');
   if (setups.length !== 1) return [`expected one setup service, found ${setups.length}`];
   const [setupName, setupSvc] = setups[0] as [string, Service, Process];
-  const setupCfg = readConfig(setupSchema, resolvedEnv(setupSvc, vars));
-  const setupDeps = dependsOn(setupSvc);
+  const setupCfg = readConfig(subscriberSetupSchema, resolvedEnv(setupSvc, vars));
   if (setupSvc.restart !== 'no') problems.push(`${setupName}: a one-shot needs restart "no"`);
 
   /** A postgres service reached by `url`: same superuser password, database and user. */
-  const checkDb = (url: string, what: string): Service | undefined => {
+  const checkDb = (url: string, what: string, deps: Record<string, string | undefined>) => {
     const u = new URL(url);
     const db = services[u.hostname];
     if (!db || !isPostgres(db)) {
@@ -334,47 +351,70 @@ function topologyProblems(compose: Compose, vars: Vars): string[] {
     if (u.pathname !== `/${env.POSTGRES_DB}` || (u.port || '5432') !== '5432') {
       problems.push(`${what}: ${u.host}${u.pathname} is not ${u.hostname}:5432/POSTGRES_DB`);
     }
-    if (setupDeps[u.hostname] !== 'service_healthy') {
-      problems.push(`${setupName}: must wait for ${u.hostname} (condition service_healthy)`);
+    if (deps[u.hostname] !== 'service_healthy') {
+      problems.push(`${what}: must wait for ${u.hostname} (condition service_healthy)`);
     }
     return db;
   };
 
-  const publishers = setupCfg.publishers;
-  for (const p of publishers) {
-    if (!PUBLISHER_NAME_RE.test(p.name)) problems.push(`publisher name "${p.name}" is invalid`);
-    const dbName = `${p.name}-db`;
-    if (hostOf(p.url) !== dbName) problems.push(`${p.name}: admin URL must point at ${dbName}`);
-    const db = checkDb(p.url, `${p.name} admin URL`);
+  const subscriberHost = hostOf(setupCfg.subscriberAdminUrl);
+  const subscriber = checkDb(
+    setupCfg.subscriberAdminUrl,
+    `${setupName}: COLLECTOR_SUBSCRIBER_ADMIN_URL`,
+    dependsOn(setupSvc),
+  );
+
+  // One `collector publishers add <name>` one-shot per publisher, on its own database.
+  const adds = apps.filter(([, , p]) => p.kind === 'add');
+  const names = new Set<string>();
+  for (const [addName, addSvc] of adds) {
+    const name = addedName(addSvc);
+    if (names.has(name)) problems.push(`${addName}: publisher ${name} is added twice`);
+    names.add(name);
+    if (addName !== `${name}-add`) problems.push(`${addName}: should be named ${name}-add`);
+    if (addSvc.restart !== 'no') problems.push(`${addName}: a one-shot needs restart "no"`);
+    const cfg = readConfig(publisherAddSchema, resolvedEnv(addSvc, vars));
+    const deps = dependsOn(addSvc);
+    const dbName = `${name}-db`;
+    if (hostOf(cfg.publisherUrl) !== dbName) problems.push(`${addName}: its URL must be ${dbName}`);
+    const db = checkDb(cfg.publisherUrl, `${addName}: COLLECTOR_PUBLISHER_ADMIN_URL`, deps);
     if (db && pgSettings(db).get('wal_level') !== 'logical') {
       problems.push(`${dbName}: publishers need -c wal_level=logical`);
     }
-    const api = services[`${p.name}-api`];
+    if (cfg.subscriberAdminUrl !== setupCfg.subscriberAdminUrl) {
+      problems.push(`${addName}: COLLECTOR_SUBSCRIBER_ADMIN_URL is not setup's`);
+    } else {
+      checkDb(cfg.subscriberAdminUrl, `${addName}: COLLECTOR_SUBSCRIBER_ADMIN_URL`, deps);
+    }
+    if (deps[setupName] !== 'service_completed_successfully') {
+      problems.push(`${addName}: must start after ${setupName} (service_completed_successfully)`);
+    }
+    const api = services[`${name}-api`];
     if (!api || processOf(api)?.kind !== 'publisher') {
-      problems.push(`${p.name}: no ${p.name}-api service running the publisher API`);
+      problems.push(`${name}: no ${name}-api service running the publisher API`);
       continue;
     }
-    const url = new URL(resolvedEnv(api, vars).COLLECTOR_PUBLISHER_DATABASE_URL ?? '');
-    if (url.hostname !== dbName) problems.push(`${p.name}-api: its database must be ${dbName}`);
-    if (url.username !== 'collector_publisher_api') {
-      problems.push(`${p.name}-api: must log in as collector_publisher_api`);
+    if (dependsOn(api)[addName] !== 'service_completed_successfully') {
+      problems.push(`${name}-api: must start after ${addName} (service_completed_successfully)`);
     }
-    if (decodeURIComponent(url.password) !== setupCfg.publisherApiPassword) {
-      problems.push(`${p.name}-api: password is not COLLECTOR_PUBLISHER_API_DB_PASSWORD`);
+    const url = new URL(resolvedEnv(api, vars).COLLECTOR_PUBLISHER_DATABASE_URL ?? '');
+    if (url.hostname !== dbName) problems.push(`${name}-api: its database must be ${dbName}`);
+    if (url.username !== 'collector_publisher_api') {
+      problems.push(`${name}-api: must log in as collector_publisher_api`);
+    }
+    if (decodeURIComponent(url.password) !== cfg.publisherApiPassword) {
+      problems.push(`${name}-api: password is not COLLECTOR_PUBLISHER_API_DB_PASSWORD`);
     }
   }
-  const names = new Set(publishers.map((p) => p.name));
   for (const [name, , proc] of apps) {
     if (proc.kind === 'publisher' && !names.has(name.replace(/-api$/, ''))) {
-      problems.push(`${name}: not wired by setup (COLLECTOR_PUBLISHER_ADMIN_URLS)`);
+      problems.push(`${name}: no ${name.replace(/-api$/, '-add')} adds its publisher`);
     }
   }
 
-  const subscriberHost = hostOf(setupCfg.subscriberAdminUrl);
-  const subscriber = checkDb(setupCfg.subscriberAdminUrl, 'COLLECTOR_SUBSCRIBER_ADMIN_URL');
   if (subscriber) {
     const settings = pgSettings(subscriber);
-    const n = publishers.length;
+    const n = names.size;
     if (Number(settings.get('max_logical_replication_workers') ?? 4) < n) {
       problems.push(`${subscriberHost}: max_logical_replication_workers < ${n} publishers`);
     }
@@ -390,16 +430,16 @@ function topologyProblems(compose: Compose, vars: Vars): string[] {
       if (decodeURIComponent(url.password) !== setupCfg.gatewayPassword) {
         problems.push(`${name}: password is not COLLECTOR_GATEWAY_DB_PASSWORD`);
       }
-    }
-    if (proc.kind !== 'setup' && dependsOn(svc)[setupName] !== 'service_completed_successfully') {
-      problems.push(`${name}: must start after ${setupName} (service_completed_successfully)`);
+      if (dependsOn(svc)[setupName] !== 'service_completed_successfully') {
+        problems.push(`${name}: must start after ${setupName} (service_completed_successfully)`);
+      }
     }
   }
 
   for (const [name, svc] of Object.entries(services)) {
     if (!isPostgres(svc)) continue;
     if (name !== subscriberHost && !names.has(name.replace(/-db$/, ''))) {
-      problems.push(`${name}: neither the subscriber nor a publisher of setup`);
+      problems.push(`${name}: neither the subscriber nor a publisher added by a publishers add`);
     }
     if (!svc.healthcheck?.test) problems.push(`${name}: no healthcheck (setup waits on it)`);
     // PostgreSQL 18 images keep PGDATA in /var/lib/postgresql/18/docker.
@@ -414,7 +454,7 @@ function topologyProblems(compose: Compose, vars: Vars): string[] {
 function portProblems(compose: Compose): string[] {
   const problems: string[] = [];
   for (const [name, svc, proc] of appServices(compose)) {
-    if (proc.kind === 'setup') continue;
+    if (proc.kind === 'setup' || proc.kind === 'add') continue;
     const prefix = proc.kind === 'publisher' ? 'COLLECTOR_PUBLISHER' : 'COLLECTOR_GATEWAY';
     const env = environment(svc);
     const port = env[`${prefix}_PORT`];
@@ -506,13 +546,23 @@ function generated(v: Vars): Vars {
 const copy = () => structuredClone(compose);
 
 describe('compose.yaml', () => {
-  it('runs the setup, both publisher APIs and the gateway from the image', () => {
+  it('runs the setup, one publishers add per publisher, the publisher APIs and the gateway from the image', () => {
     const kinds = appServices(compose).map(([name, , p]) => `${name}:${p.kind}`);
     expect(kinds.sort()).toEqual([
       'gateway:gateway',
+      'pub1-add:add',
       'pub1-api:publisher',
+      'pub2-add:add',
       'pub2-api:publisher',
       'setup:setup',
+    ]);
+    // Exactly the CLI's commands.
+    expect(compose.services['pub2-add']?.command).toEqual([
+      'node',
+      'dist/collector/cli.js',
+      'publishers',
+      'add',
+      'pub2',
     ]);
   });
 
@@ -549,16 +599,16 @@ describe('compose.yaml', () => {
   });
 
   it('connects replication with sslmode=verify-full once a CA is given in .env', () => {
-    const [, setupSvc] = appServices(compose).find(([, , p]) => p.kind === 'setup') ?? [];
-    const read = (v: Vars) => readConfig(setupSchema, resolvedEnv(setupSvc as Service, v));
+    const addSvc = compose.services['pub1-add'] as Service;
+    const read = (v: Vars) => readConfig(publisherAddSchema, resolvedEnv(addSvc, v));
     // As shipped: no TLS settings of our own.
     expect(read(generated(vars)).replicationSslRootCert).toBeUndefined();
     const cfg = read({ ...generated(vars), COLLECTOR_REPLICATION_SSLROOTCERT: '/certs/ca.crt' });
-    const pub = cfg.publishers[0] as { name: string; url: string };
-    const info = replicationConninfo({ name: pub.name, adminUrl: pub.url }, 'pw', {
+    const info = replicationConninfo({ name: 'pub1', adminUrl: cfg.publisherUrl }, 'pw', {
       sslmode: cfg.replicationSslMode,
       sslrootcert: cfg.replicationSslRootCert,
     });
+    expect(info).toContain("host='pub1-db'");
     expect(info).toContain("sslmode='verify-full'");
     expect(info).toContain("sslrootcert='/certs/ca.crt'");
   });
@@ -661,6 +711,37 @@ describe('the compose checks catch mistakes', () => {
     expect(topologyProblems(c, generated(vars))).toEqual([
       'pub2-db: publishers need -c wal_level=logical',
       'pub2-api: its database must be pub2-db',
+    ]);
+  });
+
+  it('a publishers add on the wrong database, under another name, or an API that does not wait for it', () => {
+    const c = copy();
+    const add = c.services['pub2-add'] as Service;
+    const env = environment(add);
+    env.COLLECTOR_PUBLISHER_ADMIN_URL = (env.COLLECTOR_PUBLISHER_ADMIN_URL ?? '')
+      .replace('@pub2-db:', '@pub1-db:')
+      .replace('PUB2_DB', 'PUB1_DB');
+    add.environment = env;
+    add.depends_on = {
+      ...(add.depends_on as Record<string, { condition?: string }>),
+      'pub1-db': { condition: 'service_healthy' },
+    };
+    (c.services['pub1-add'] as Service).command = [
+      'node',
+      'dist/collector/cli.js',
+      'publishers',
+      'add',
+      'pub9',
+    ];
+    const api = c.services['pub1-api'] as Service;
+    api.depends_on = { setup: { condition: 'service_completed_successfully' } };
+    expect(topologyProblems(c, generated(vars))).toEqual([
+      'pub1-add: should be named pub9-add',
+      'pub1-add: its URL must be pub9-db',
+      'pub9: no pub9-api service running the publisher API',
+      'pub2-add: its URL must be pub2-db',
+      'pub1-api: no pub1-add adds its publisher',
+      'pub1-db: neither the subscriber nor a publisher added by a publishers add',
     ]);
   });
 

@@ -107,4 +107,28 @@ describe('collector setup', () => {
       expect(rows[0]?.scram).toBe(true);
     });
   });
+
+  it('without COLLECTOR_PUBLISHER_ADMIN_URLS sets up the subscriber only (compose runs publishers add after it)', async () => {
+    const c = collector();
+    const secrets = JSON.parse(
+      await readFile(path.join(c.dataDir, 'secrets.json'), 'utf8'),
+    ) as LocalSecrets;
+    const res = await runCli(['setup'], {
+      env: {
+        COLLECTOR_SUBSCRIBER_ADMIN_URL: c.subscriberAdminUrl,
+        COLLECTOR_PUBLISHER_ADMIN_URLS: '',
+        COLLECTOR_GATEWAY_DB_PASSWORD: secrets.roles.gateway,
+        COLLECTOR_ADMIN_PASSWORD: c.adminPassword,
+      },
+    });
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(res.stdout).toContain('subscriber: migrations and roles ready');
+    expect(res.stdout).toContain(
+      'Setup of the subscriber complete. Add each publisher with: collector publishers add <name> --url postgres://…',
+    );
+    expect(res.stdout).not.toContain('subscription collector_');
+    const replicatedAfter = await postDatum(c.publishers[0]?.url ?? '', { subscriberOnly: true });
+    await replicated(replicatedAfter.body.id);
+  });
 });

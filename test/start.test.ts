@@ -121,9 +121,10 @@ beforeAll(async () => {
   }
   dataDir = await scratchDir('start');
   dirs.push(dataDir);
-  // One block of free ports below the ephemeral range: 4 PostgreSQL, 3 APIs, the gateway.
-  const base = await freeRange(9);
-  [pgBase, pubBase, gatewayPort] = [base, base + 4, base + 8];
+  // One block of free ports below the ephemeral range: 5 PostgreSQL (a 4th publisher joins in a
+  // restart), 4 APIs, the gateway.
+  const base = await freeRange(11);
+  [pgBase, pubBase, gatewayPort] = [base, base + 5, base + 10];
   env = {
     COLLECTOR_DATA_DIR: dataDir,
     COLLECTOR_PUBLISHERS: '3',
@@ -336,6 +337,45 @@ describe('npm start', () => {
         } finally {
           await pub1.end();
         }
+      } finally {
+        if (s.child.exitCode === null) expect(await stop(s, 'SIGTERM')).toBe(0);
+      }
+    },
+    BOOT_TIMEOUT,
+  );
+
+  it(
+    'a restart with a larger COLLECTOR_PUBLISHERS adds the new publisher (publishers add), keeping all data',
+    async () => {
+      const s = await start({ COLLECTOR_PUBLISHERS: '4' });
+      try {
+        const out = s.output();
+        expect(out).toContain('pub4: wal_level = logical');
+        expect(out).toContain('subscription collector_pub4 → pub4: created');
+        expect(out).toContain('subscription collector_pub1 → pub1: unchanged');
+        expect(out).toContain(`pub4   http://localhost:${pubBase + 4}`);
+        const created = await http<{ id: string; publisher: string }>(
+          `http://127.0.0.1:${pubBase + 4}/data`,
+          { method: 'POST', json: { data: { joined: 'pub4' } } },
+        );
+        expect(created.status).toBe(201);
+        expect(created.body.publisher).toBe('pub4');
+        const login = await http<{ token: string }>(`${gateway()}/login`, {
+          method: 'POST',
+          json: { username: 'admin', password: 'a-new-admin-password' },
+        });
+        // The new publisher's row arrives, and the first start's row is still there.
+        await waitFor('the pub4 row on the subscriber', () =>
+          datum(created.body.id, login.body.token),
+        );
+        expect(await datum(id, login.body.token)).toMatchObject({ id, publisher: 'pub3' });
+        const list = await runCli(['publishers', 'list', '--json'], { env });
+        expect(JSON.parse(list.stdout).map((p: { name: string }) => p.name)).toEqual([
+          'pub1',
+          'pub2',
+          'pub3',
+          'pub4',
+        ]);
       } finally {
         if (s.child.exitCode === null) expect(await stop(s, 'SIGTERM')).toBe(0);
       }

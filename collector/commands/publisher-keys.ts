@@ -77,7 +77,10 @@ async function localTargets(): Promise<Target[]> {
   );
 }
 
-/** --database-url, else COLLECTOR_PUBLISHER_ADMIN_URLS, else the local collector; then --publisher. */
+/**
+ * --database-url, else COLLECTOR_PUBLISHER_ADMIN_URLS, else COLLECTOR_PUBLISHER_ADMIN_URL, else the
+ * local collector; then --publisher.
+ */
 async function targets(opts: TargetOptions): Promise<Target[]> {
   let all: Target[];
   if (opts.databaseUrl?.length) {
@@ -85,6 +88,9 @@ async function targets(opts: TargetOptions): Promise<Target[]> {
   } else if (process.env.COLLECTOR_PUBLISHER_ADMIN_URLS) {
     const { publishers } = readConfig({ publishers: setupSchema.publishers }, process.env);
     all = publishers.map((p) => ({ name: p.name, url: p.url, local: false }));
+  } else if (process.env.COLLECTOR_PUBLISHER_ADMIN_URL) {
+    // The one publisher of a compose `pubN-add` service (docker compose run --rm pub1-add …).
+    all = [namedUrl(process.env.COLLECTOR_PUBLISHER_ADMIN_URL)];
   } else {
     all = await localTargets();
   }

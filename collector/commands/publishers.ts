@@ -4,7 +4,7 @@
  */
 import { type Command, Option } from 'commander';
 import { readConfig } from '../../common/env.js';
-import { setupSchema } from '../config.js';
+import { publisherAddSchema, setupSchema } from '../config.js';
 import {
   FleetError,
   fleetStatus,
@@ -12,7 +12,9 @@ import {
   type PublisherStatus,
   resumeSubscription,
 } from '../fleet.js';
-import { CliError, localAdminUrl } from './shared.js';
+import { dropSlotByHand, removePublisher, resyncPublisher } from '../fleet-ops.js';
+import { addPublisher, PublisherRefused } from '../setup.js';
+import { CliError, localAdminUrl, localCollector, withLocalHint } from './shared.js';
 import { type DatabaseOption, withSubscriber } from './user.js';
 
 /** The subscriber, as a superuser: the log is read with pg_read_file, conninfo needs it too. */
@@ -91,12 +93,20 @@ export function statusTable(statuses: PublisherStatus[]): string {
   const lines = [table(rows)];
   for (const s of statuses) {
     if (s.reason) lines.push(`${s.name}: ${s.reason}`);
-    if (s.failedTransaction) {
+    const missingColumn = /missing replicated columns?: (.*)$/.exec(s.reason ?? '')?.[1];
+    if (missingColumn) {
+      // A publisher's table got a column before the subscriber's did: skipping would lose rows.
+      lines.push(
+        `${s.name}: fix: add ${missingColumn} to the subscriber's data table first (ALTER TABLE data ADD COLUMN …); the worker then applies the waiting rows by itself. Do not skip: the rows would be lost.`,
+      );
+    } else if (s.failedTransaction) {
       lines.push(
         `${s.name}: failing transaction finished at ${s.failedTransaction.finishLsn ?? '? (see subscriber log)'}; fix: collector publishers resume ${s.name} --skip-failed-transaction`,
       );
     } else if (s.state === 'disabled') {
       lines.push(`${s.name}: fix: collector publishers resume ${s.name}`);
+    } else if (s.state === 'slot lost') {
+      lines.push(`${s.name}: fix: collector publishers resync ${s.name}`);
     }
     if (s.publisher?.error)
       lines.push(`${s.name}: lag unknown, publisher not reachable from here: ${s.publisher.error}`);
@@ -223,6 +233,155 @@ async function resume(
   console.log(`Watch it with: collector publishers status --watch`);
 }
 
+interface AddOptions extends DatabaseOption {
+  url?: string;
+  replicationHost?: string;
+  replicationPort?: string;
+  wait: boolean;
+}
+
+async function add(name: string, opts: AddOptions): Promise<void> {
+  if (!opts.url) {
+    throw new CliError(
+      "give the new publisher's superuser URL: --url postgres://postgres:password@host:5432/collector (or COLLECTOR_PUBLISHER_ADMIN_URL)",
+      2,
+    );
+  }
+  const cfg = readConfig(publisherAddSchema, {
+    ...process.env,
+    COLLECTOR_PUBLISHER_ADMIN_URL: opts.url,
+    COLLECTOR_SUBSCRIBER_ADMIN_URL: opts.databaseUrl,
+  });
+  const port = opts.replicationPort === undefined ? undefined : Number(opts.replicationPort);
+  if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) {
+    throw new CliError(
+      `--replication-port must be a port number, got "${opts.replicationPort}"`,
+      2,
+    );
+  }
+  // Without a subscriber URL: the local collector of npm start, with its role passwords.
+  const local = !cfg.subscriberAdminUrl;
+  let subscriberAdminUrl = cfg.subscriberAdminUrl;
+  let passwords = { publisherApi: cfg.publisherApiPassword, replicator: cfg.replicationPassword };
+  if (local) {
+    const { secrets } = await localCollector();
+    subscriberAdminUrl = await localAdminUrl(0);
+    passwords = {
+      publisherApi: passwords.publisherApi ?? secrets.roles.publisherApi,
+      replicator: passwords.replicator ?? secrets.roles.replicator,
+    };
+  }
+  const { publisherApi, replicator } = passwords;
+  if (!publisherApi || !replicator || !subscriberAdminUrl) {
+    throw new CliError(
+      'set COLLECTOR_PUBLISHER_API_DB_PASSWORD and COLLECTOR_REPLICATION_PASSWORD: the passwords the ' +
+        "fleet's roles have (the same on every publisher, as collector setup gave them)",
+      2,
+    );
+  }
+  const say = (m: string) => console.log(m);
+  let result: Awaited<ReturnType<typeof addPublisher>>;
+  try {
+    result = await withLocalHint(local, () =>
+      addPublisher({
+        subscriberAdminUrl: subscriberAdminUrl as string,
+        publisher: {
+          name,
+          adminUrl: cfg.publisherUrl,
+          replicationHost: opts.replicationHost,
+          replicationPort: port,
+        },
+        passwords: { publisherApi, replicator },
+        replicationTls: {
+          sslmode: cfg.replicationSslMode,
+          sslrootcert: cfg.replicationSslRootCert,
+        },
+        waitForCopy: opts.wait,
+        progress: say,
+      }),
+    );
+  } catch (e) {
+    if (e instanceof PublisherRefused) throw new CliError(e.message);
+    throw e;
+  }
+  if (result.outcome === 'created') {
+    console.log(
+      `Publisher ${name} added${result.copiedRows === undefined ? ' (its rows are being copied: collector publishers status shows when it streams)' : ''}. The other publishers were not touched.`,
+    );
+  } else {
+    console.log(
+      `Publisher ${name} was already in the fleet, on this database: checked, ${result.outcome === 'updated' ? 'its subscription updated' : 'nothing changed'}.`,
+    );
+  }
+}
+
+async function remove(
+  name: string,
+  opts: DatabaseOption & { keepData?: boolean; dropData?: boolean; forgetSlot?: boolean },
+): Promise<void> {
+  if (opts.keepData && opts.dropData) {
+    throw new CliError('--keep-data and --drop-data contradict each other: choose one', 2);
+  }
+  let result: Awaited<ReturnType<typeof removePublisher>>;
+  try {
+    result = await withSubscriber(opts, (db) =>
+      removePublisher(db, name, {
+        dropData: Boolean(opts.dropData),
+        forgetSlot: Boolean(opts.forgetSlot),
+      }),
+    );
+  } catch (e) {
+    if (e instanceof FleetError) throw new CliError(e.message);
+    throw e;
+  }
+  console.log(`Subscription ${result.subscription} dropped: nothing more arrives from ${name}.`);
+  if (result.slot === 'dropped')
+    console.log(`Its replication slot ${result.slotName} on ${name} is dropped.`);
+  else if (result.slot === 'missing')
+    console.log(`Its replication slot ${result.slotName} was already gone from ${name}.`);
+  else {
+    console.log(
+      `Its replication slot ${result.slotName} is LEFT on ${name} (unreachable), where it keeps WAL up to max_slot_wal_keep_size. Once ${name} is reachable, drop it there:\n  ${dropSlotByHand(result.slotName)}`,
+    );
+  }
+  if (opts.dropData) {
+    console.log(
+      `Deleted from the subscriber: ${result.rowsDeleted} row(s) of ${name}, and ${result.annotationsDeleted} annotation(s) on them.`,
+    );
+  } else {
+    console.log(
+      `Kept on the subscriber: the ${result.rowsKept} row(s) ${name} sent, and their annotations (--drop-data deletes them).`,
+    );
+  }
+  console.log(`${name}'s own database is unchanged: its rows, schema and publication stay there.`);
+}
+
+async function resync(
+  name: string,
+  opts: DatabaseOption & { url?: string; force?: boolean },
+): Promise<void> {
+  let result: Awaited<ReturnType<typeof resyncPublisher>>;
+  try {
+    result = await withSubscriber(opts, async (db) => {
+      const urls = await publisherUrls(opts, [name]);
+      if (opts.url) urls.set(name, opts.url);
+      return resyncPublisher(db, name, {
+        force: Boolean(opts.force),
+        publisherUrls: urls,
+        progress: (m) => console.log(m),
+      });
+    });
+  } catch (e) {
+    if (e instanceof FleetError) throw new CliError(e.message);
+    throw e;
+  }
+  console.log(
+    `Publisher ${name} resynced: ${result.rowsAfter - result.rowsBefore} missing row(s) copied ` +
+      `(${result.rowsBefore} were already here and were kept, with their annotations; none duplicated). ` +
+      `It streams from its new slot.`,
+  );
+}
+
 export function registerPublishers(program: Command): void {
   const publishers = program
     .command('publishers')
@@ -234,6 +393,10 @@ export function registerPublishers(program: Command): void {
       `
 Examples:
   collector publishers list                       name, enabled, conninfo (no password)
+  collector publishers add pub3 --url postgres://postgres:pw@pub3-host:5432/collector
+                                                  a new publisher joins; its rows are copied
+  collector publishers remove pub3                stop replicating it; its rows stay here
+  collector publishers resync pub2                recreate a lost slot, copy what is missing
   collector publishers status                     state, last message, lag, rows, errors, conflicts
   collector publishers status --watch 5           redraw every 5 s until Ctrl-C
   collector publishers status --json              the same as a JSON array
@@ -277,4 +440,70 @@ role with pg_read_server_files).`,
     )
     .addOption(databaseUrlOption())
     .action(resume);
+
+  publishers
+    .command('add')
+    .description(
+      "Add a publisher to a running fleet: checks its wal_level, applies the publisher's migrations, roles and publication, stamps its name on its rows, then creates its subscription, whose initial copy brings the rows it already has. The other publishers stream on. Adding one that is already there, on the same database, only checks it (compose runs this at every start); a different one under a taken name is refused.",
+    )
+    .argument('<name>', 'its name, stamped on its rows: lowercase letters, digits, "_"')
+    .addOption(
+      new Option(
+        '--url <url>',
+        "the publisher's database, as a superuser (postgres://postgres:pw@host:5432/collector); the subscriber's server must reach the same host and port, unless --replication-host/--replication-port say otherwise",
+      ).env('COLLECTOR_PUBLISHER_ADMIN_URL'),
+    )
+    .option(
+      '--replication-host <host>',
+      "how the subscriber's PostgreSQL server reaches the publisher, if not by the URL's host",
+    )
+    .option('--replication-port <port>', "the same for the port, if not the URL's")
+    .option('--no-wait', 'return once the subscription exists, without waiting for the copy')
+    .addOption(databaseUrlOption())
+    .addHelpText(
+      'after',
+      `
+Role passwords: COLLECTOR_PUBLISHER_API_DB_PASSWORD and COLLECTOR_REPLICATION_PASSWORD (the same
+as every publisher's, from collector setup); on the local collector of npm start, its own.
+TLS of the new subscription: COLLECTOR_REPLICATION_SSLROOTCERT, COLLECTOR_REPLICATION_SSLMODE.
+The publisher needs wal_level = logical, a free replication slot and WAL sender, and a
+pg_hba.conf line letting collector_replicator in from the subscriber (README, "Operating the
+fleet"). It does not start a REST API for it: run one (publisher-api) against it.`,
+    )
+    .action(add);
+
+  publishers
+    .command('remove')
+    .description(
+      "Remove a publisher: drop its subscription, and its replication slot on the publisher. By default the rows it already sent STAY on the subscriber (with their annotations); --drop-data deletes them. The publisher's own database is left as it is.",
+    )
+    .argument('<name>', 'the publisher (as in collector publishers list)')
+    .option('--keep-data', 'keep the rows it sent, and their annotations (the default)')
+    .option(
+      '--drop-data',
+      'delete the rows it sent from the subscriber, and the annotations on them (no undo)',
+    )
+    .option(
+      '--forget-slot',
+      "when the publisher is unreachable: drop the subscription anyway (after ALTER SUBSCRIPTION … SET (slot_name = NONE)), leaving its slot there to drop by hand: SELECT pg_drop_replication_slot('collector_<name>');",
+    )
+    .addOption(databaseUrlOption())
+    .action(remove);
+
+  publishers
+    .command('resync')
+    .description(
+      "Recover a publisher whose replication slot was lost (status: slot lost; the publisher removed WAL it had not sent, past max_slot_wal_keep_size, or the slot was dropped). Changes in that lost WAL can never be streamed, so this drops the subscription and creates it again with a new slot and an initial copy of the publisher's whole table: rows the subscriber already has are skipped (identical rows only, so a real conflict still stops it), the missing ones arrive, nothing is deleted (annotations keep their datum), and no row is duplicated.",
+    )
+    .argument('<name>', 'the publisher (as in collector publishers list)')
+    .option(
+      '--url <url>',
+      "the publisher's admin URL, to read its slot (default: COLLECTOR_PUBLISHER_ADMIN_URLS, or the local collector's)",
+    )
+    .option(
+      '--force',
+      'resync even if the slot is not lost (safe: copies every row again and keeps what is here)',
+    )
+    .addOption(databaseUrlOption())
+    .action(resync);
 }
