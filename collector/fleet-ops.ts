@@ -8,7 +8,7 @@ import pg from 'pg';
 import { migrate } from '../common/migrate.js';
 import type { SubscriberDB } from '../subscriber-graphql/db.js';
 import { FleetError, fleetStatus, listSubscriptions, type SubscriptionInfo } from './fleet.js';
-import { PUBLICATION, waitForInitialCopy } from './setup.js';
+import { PUBLICATION, skipReplayedRows, waitForInitialCopy } from './setup.js';
 
 type Db = Kysely<SubscriberDB>;
 
@@ -191,6 +191,7 @@ export async function resyncPublisher(
     await dropWithoutSlot(db, sub);
     say(`${name}: subscription ${sub.subscription} dropped (its slot was already gone)`);
   }
+  await skipReplayedRows(db as unknown as Kysely<unknown>, true);
   try {
     // Alone, outside a transaction, like every CREATE SUBSCRIPTION. copy_data (the default) sends
     // the publisher's whole table first; the slot it creates keeps every change from then on.
@@ -208,6 +209,7 @@ export async function resyncPublisher(
   }
   say(`${name}: subscription ${sub.subscription} created again, with a new slot; copying…`);
   await waitForInitialCopy(db as unknown as Kysely<unknown>, name, say);
+  await skipReplayedRows(db as unknown as Kysely<unknown>, false);
   const rowsAfter = await count();
   return { subscription: sub.subscription, previousState: state, rowsBefore, rowsAfter };
 }

@@ -439,13 +439,46 @@ export async function addPublisher(opts: AddPublisherOptions): Promise<AddPublis
   return withDb(opts.subscriberAdminUrl, async (db) => {
     // Another publisher's add (compose runs them side by side) may be migrating: the migrator locks.
     await migrate(db, 'subscriber');
+    // A publisher added again (removed with its rows kept) copies rows the subscriber holds:
+    // skip those while it copies, and wait for the copy then, to turn the skipping off again.
+    const replays =
+      existing === undefined &&
+      (
+        await sql<{ n: number }>`
+          SELECT count(*)::int AS n FROM (SELECT 1 FROM data WHERE publisher = ${p.name} LIMIT 1) x`.execute(
+          db,
+        )
+      ).rows[0]?.n === 1;
+    if (replays) await skipReplayedRows(db, true);
     const outcome = await ensureSubscription(db, p, opts.passwords.replicator, opts.replicationTls);
     say(`subscription ${name} → ${p.name}: ${outcome}`);
     const result: AddPublisherResult = { subscription: name, outcome };
-    if (opts.waitForCopy) result.copiedRows = await waitForInitialCopy(db, p.name, say);
+    if (opts.waitForCopy || replays) result.copiedRows = await waitForInitialCopy(db, p.name, say);
+    if (replays) await skipReplayedRows(db, false);
     return result;
   });
 }
+
+/**
+ * Turns the skipping of replayed rows (sql/subscriber/023) on before a subscription is created
+ * with an initial copy, and off again once no subscription is copying: only a copy can bring rows
+ * the subscriber holds already, and the trigger would otherwise cost every replicated row. Both
+ * take a brief lock on `data` that waits for the apply workers' open transactions.
+ */
+export async function skipReplayedRows(db: Kysely<unknown>, on: boolean): Promise<void> {
+  if (on) {
+    await sql`ALTER TABLE data ENABLE REPLICA TRIGGER data_skip_replayed_row`.execute(db);
+    return;
+  }
+  const { rows } = await sql<{ copying: number }>`
+    SELECT count(*)::int AS copying FROM pg_subscription_rel WHERE srsubstate <> 'r'`.execute(db);
+  if ((rows[0]?.copying ?? 0) === 0) {
+    await sql`ALTER TABLE data DISABLE TRIGGER data_skip_replayed_row`.execute(db);
+  }
+}
+
+/** Failed attempts of an initial copy after which waitForInitialCopy stops waiting. */
+const MAX_COPY_FAILURES = 3;
 
 /**
  * Waits until every table of a subscription is in state ready (r): the initial copy is done and
@@ -460,6 +493,15 @@ export async function waitForInitialCopy(
   const name = subscriptionName(publisher);
   const deadline = Date.now() + timeoutMs;
   let lastSaid = 0;
+  // A copy that keeps failing (a conflicting row, a missing column) is retried by PostgreSQL for
+  // ever: after a few failures, stop waiting and say where to look.
+  const syncErrors = async () =>
+    (
+      await sql<{ n: number }>`
+        SELECT coalesce(sum(sync_error_count), 0)::int AS n FROM pg_stat_subscription_stats
+         WHERE subname = ${name}`.execute(db)
+    ).rows[0]?.n ?? 0;
+  const errorsBefore = await syncErrors();
   for (;;) {
     const { rows } = await sql<{ pending: number; rows: string }>`
       SELECT (SELECT count(*)::int FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid
@@ -473,6 +515,13 @@ export async function waitForInitialCopy(
       return Number(row.rows);
     }
     if (Date.now() > deadline) throw new Error(`the initial copy of ${publisher} is not done yet`);
+    const failed = (await syncErrors()) - errorsBefore;
+    if (failed >= MAX_COPY_FAILURES) {
+      throw new Error(
+        `the initial copy of ${publisher} failed ${failed} times (PostgreSQL keeps retrying it): ` +
+          `collector publishers status ${publisher} shows why; fix that and the copy resumes by itself`,
+      );
+    }
     if (Date.now() - lastSaid > 5000) {
       say(`${publisher}: copying the rows already stored there (${row.rows} so far)…`);
       lastSaid = Date.now();

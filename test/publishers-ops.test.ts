@@ -166,6 +166,16 @@ afterAll(async () => {
   }
 });
 
+/** Whether the replayed-row skipping trigger is on (it must be off once no copy runs). */
+async function skipping(): Promise<string> {
+  const { rows } = await sub((db) =>
+    db.query<{ tgenabled: string }>(
+      "SELECT tgenabled FROM pg_trigger WHERE tgname = 'data_skip_replayed_row'",
+    ),
+  );
+  return rows[0]?.tgenabled ?? 'missing';
+}
+
 describe.sequential('collector publishers add | remove | resync', { timeout: 120_000 }, () => {
   let pub3Rows: string[] = [];
   let annotated: string;
@@ -327,6 +337,8 @@ describe.sequential('collector publishers add | remove | resync', { timeout: 120
       db.query('SELECT body FROM annotation WHERE data_id = $1', [annotated]),
     );
     expect(note.rows[0]?.body).toEqual({ note: 'keep me' });
+    // The skipping of replayed rows is off again: streamed rows do not pay for it.
+    expect(await skipping()).toBe('D');
     // And it streams again, from its new slot.
     await waitState('pub3', 'streaming');
     expect((await slotOnPub3())?.wal_status).not.toBe('lost');
@@ -415,6 +427,7 @@ describe.sequential('collector publishers add | remove | resync', { timeout: 120
     expect(back.stderr).toBe('');
     expect(back.code).toBe(0);
     await allArrive([later as string]);
+    expect(await skipping()).toBe('D');
     const all = await withClient(pub3.adminUrl, async (db) =>
       (await db.query<{ id: string }>('SELECT id FROM data')).rows.map((r) => r.id),
     );
