@@ -5,6 +5,7 @@ import path from 'node:path';
 import { killAllNow } from '../collector/cluster.js';
 import { type LocalCollector, type LocalOptions, startLocalCollector } from '../collector/local.js';
 import { freeRange } from '../common/ports.js';
+import { post, type Response } from './load.js';
 
 export interface Stats {
   p50: number;
@@ -47,31 +48,8 @@ export function postJson(
   url: string,
   body: string,
   headers: Record<string, string> = {},
-): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      url,
-      {
-        method: 'POST',
-        agent,
-        headers: {
-          ...headers,
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          text += chunk;
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+): Promise<Response> {
+  return post(agent, url, body, { ...headers, 'content-type': 'application/json' });
 }
 
 /** One GraphQL request over HTTP; throws on an HTTP error or a GraphQL `errors` list. */
