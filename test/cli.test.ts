@@ -37,7 +37,19 @@ describe('collector CLI', () => {
     });
     expect(res.code).toBe(2);
     expect(res.stderr).toContain('COLLECTOR_SUBSCRIBER_ADMIN_URL: is required');
-    expect(res.stderr).toContain('COLLECTOR_REPLICATION_PASSWORD: is required');
+    expect(res.stderr).toContain('COLLECTOR_GATEWAY_DB_PASSWORD: is required');
+    // Without publishers, setup wires the subscriber only (publishers come with `publishers
+    // add`): their passwords are asked for only when publishers are given.
+    expect(res.stderr).not.toContain('COLLECTOR_REPLICATION_PASSWORD');
+    const withPublishers = await runCli(['setup'], {
+      env: {
+        COLLECTOR_SUBSCRIBER_ADMIN_URL: '',
+        COLLECTOR_PUBLISHER_ADMIN_URLS: 'pub1=postgres://127.0.0.1:1/collector',
+        COLLECTOR_REPLICATION_PASSWORD: '',
+      },
+    });
+    expect(withPublishers.code).toBe(2);
+    expect(withPublishers.stderr).toContain('COLLECTOR_REPLICATION_PASSWORD: is required');
   });
 
   it('creates a user who can then log in, and refuses a duplicate', async () => {
