@@ -475,4 +475,28 @@ describe.sequential('collector publishers add | remove | resync', { timeout: 120
     expect(help.stdout).toContain('--drop-data');
     expect(help.stdout).toMatch(/By default the rows it already sent STAY/);
   });
+
+  it('add stops waiting for a copy that keeps failing, says where to look; fixed, the copy ends by itself', async () => {
+    // The subscriber holds a row under pub3's name with an id pub3 also has, but other data: the
+    // copy meets a real conflict (not a replayed row), and PostgreSQL retries it for ever.
+    const [id] = (await insert(pub3.adminUrl)) as [string];
+    await sub((db) =>
+      db.query(
+        `INSERT INTO data (id, publisher, data, created_at) VALUES ($1, 'pub3', '{"not": "the same"}', now())`,
+        [id],
+      ),
+    );
+    const res = await cli(['publishers', 'add', 'pub3', '--url', pub3.adminUrl]);
+    show(res.stderr);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain('the initial copy of pub3 failed 3 times');
+    expect(res.stderr).toContain('collector publishers status pub3');
+    // Fixed on the subscriber: the retrying copy brings pub3's row, once.
+    await sub((db) => db.query('DELETE FROM data WHERE id = $1', [id]));
+    await waitState('pub3', 'streaming');
+    const stored = await sub((db) =>
+      db.query<{ data: unknown }>('SELECT data FROM data WHERE id = $1', [id]),
+    );
+    expect(stored.rows).toEqual([{ data: { from: 'publishers-ops' } }]);
+  });
 });
