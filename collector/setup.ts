@@ -444,11 +444,9 @@ export async function addPublisher(opts: AddPublisherOptions): Promise<AddPublis
     const replays =
       existing === undefined &&
       (
-        await sql<{ n: number }>`
-          SELECT count(*)::int AS n FROM (SELECT 1 FROM data WHERE publisher = ${p.name} LIMIT 1) x`.execute(
-          db,
-        )
-      ).rows[0]?.n === 1;
+        await sql<{ held: boolean }>`
+          SELECT EXISTS (SELECT FROM data WHERE publisher = ${p.name}) AS held`.execute(db)
+      ).rows[0]?.held === true;
     if (replays) await skipReplayedRows(db, true);
     const outcome = await ensureSubscription(db, p, opts.passwords.replicator, opts.replicationTls);
     say(`subscription ${name} → ${p.name}: ${outcome}`);
