@@ -8,7 +8,12 @@ import pg from 'pg';
 import { migrate } from '../common/migrate.js';
 import type { SubscriberDB } from '../subscriber-graphql/db.js';
 import { FleetError, fleetStatus, listSubscriptions, type SubscriptionInfo } from './fleet.js';
-import { PUBLICATION, skipReplayedRows, waitForInitialCopy } from './setup.js';
+import {
+  PUBLICATION,
+  SUBSCRIPTION_OPTIONS,
+  skipReplayedRows,
+  waitForInitialCopy,
+} from './setup.js';
 
 type Db = Kysely<SubscriberDB>;
 
@@ -197,7 +202,7 @@ export async function resyncPublisher(
     // the publisher's whole table first; the slot it creates keeps every change from then on.
     await sql
       .raw(
-        `CREATE SUBSCRIPTION ${pg.escapeIdentifier(sub.subscription)} CONNECTION ${pg.escapeLiteral(conninfo)} PUBLICATION ${PUBLICATION} WITH (copy_data = true)`,
+        `CREATE SUBSCRIPTION ${pg.escapeIdentifier(sub.subscription)} CONNECTION ${pg.escapeLiteral(conninfo)} PUBLICATION ${PUBLICATION} WITH (copy_data = true, ${SUBSCRIPTION_OPTIONS})`,
       )
       .execute(db);
   } catch (e) {

@@ -8,8 +8,11 @@
  *   runs. It has NO error text: a worker that cannot connect, or that fails applying, simply has
  *   no pid.
  * - pg_stat_subscription_stats: apply_error_count, sync_error_count and the confl_* counters. A
- *   failed connection counts nowhere (the worker dies before applying anything), and
- *   disable_on_error does not act on it either: only apply and sync errors count, and disable.
+ *   worker that cannot connect counts nowhere (it dies before applying anything), and
+ *   disable_on_error does not act on it: PostgreSQL retries the connection by itself. Errors once
+ *   streaming count, and disable: conflicts and apply errors, but also a stream that breaks ("could
+ *   not receive data from WAL stream" when the publisher restarts). Such a subscription is shown
+ *   `unreachable` with `brokenStream`, and the gateway's fleet monitor re-enables it.
  * - The error text, and the failing transaction's finish LSN ("... in transaction 123, finished at
  *   0/1A2B3C8" in the CONTEXT line), are only in the subscriber's server log. A superuser can read
  *   it over SQL with pg_read_file: pg_current_logfile() with logging_collector, else
@@ -277,6 +280,28 @@ export async function readServerLog(
   }
 }
 
+/**
+ * Why a disabled subscription is disabled, from the log (read as a superuser): `error` when
+ * disable_on_error did it, with the error when the log still has it, and `brokenStream` when that
+ * error was a stream that broke rather than a fault of the data; null when not by an error (an
+ * operator's DISABLE, or the log cannot tell).
+ */
+export async function disabledByError(
+  db: Db,
+  subscription: string,
+): Promise<{ error?: LogError; brokenStream: boolean } | null> {
+  const { rows } = await sql<{ oid: number }>`
+    SELECT oid::int AS oid FROM pg_subscription WHERE subname = ${subscription}`.execute(db);
+  const log = await readServerLog(db);
+  if (!rows[0] || !('text' in log)) return null;
+  const events = readSubscriptionLog(log.text, subscription, rows[0].oid);
+  const disabled = events.lastDisabledByError;
+  if (!disabled || (events.lastStarted && events.lastStarted.index > disabled.index)) return null;
+  const error =
+    events.lastError && events.lastError.index < disabled.index ? events.lastError : undefined;
+  return { error, brokenStream: error?.kind === 'connect' };
+}
+
 // ---------------------------------------------------------------------------------------------
 // The publisher's side
 
@@ -352,6 +377,11 @@ export interface PublisherStatus {
   conflicts: Record<string, number>;
   /** The transaction that stopped the subscription, when the log tells. */
   failedTransaction: { finishLsn: string | null; error: string; at: string } | null;
+  /**
+   * Disabled by disable_on_error because its stream broke (the publisher stopped or restarted, the
+   * network failed), not because of its data: safe to re-enable, which the fleet monitor does.
+   */
+  brokenStream: boolean;
   /** Where the error text comes from: the log, or why it could not be read. */
   logSource: string;
   publisher: PublisherSide | null;
@@ -429,6 +459,7 @@ export async function fleetStatus(
       let state: PublisherState = 'unreachable';
       let reason: string | null = null;
       let failed: PublisherStatus['failedTransaction'] = null;
+      let brokenStream = false;
       const stoppedBy = (error: (LogError & { index: number }) | undefined) => {
         state = 'stopped by error';
         if (error) {
@@ -452,15 +483,19 @@ export async function fleetStatus(
           events.lastDisabledByError &&
           (events.lastStarted === undefined ||
             events.lastDisabledByError.index > events.lastStarted.index);
-        // Without the log, errors since the counters were reset are the best evidence there is.
-        if (byError || (!('text' in log) && applyErrorCount + syncErrorCount > 0)) {
-          stoppedBy(
-            lastError &&
-              lastError.kind !== 'connect' &&
-              lastError.index < (events.lastDisabledByError?.index ?? Number.POSITIVE_INFINITY)
-              ? lastError
-              : undefined,
-          );
+        // The error that made disable_on_error act: the last one logged before it did.
+        const cause =
+          lastError &&
+          lastError.index < (events.lastDisabledByError?.index ?? Number.POSITIVE_INFINITY)
+            ? lastError
+            : undefined;
+        if (byError && cause?.kind === 'connect') {
+          state = 'unreachable';
+          brokenStream = true;
+          reason = `${describe(cause)}; the subscription was disabled when its stream broke: the gateway's fleet monitor re-enables it, or run collector publishers resume ${sub.name}`;
+        } else if (byError || (!('text' in log) && applyErrorCount + syncErrorCount > 0)) {
+          // Without the log, errors since the counters were reset are the best evidence there is.
+          stoppedBy(cause?.kind === 'connect' ? undefined : cause);
         } else {
           state = 'disabled';
           reason = 'disabled by ALTER SUBSCRIPTION … DISABLE';
@@ -480,7 +515,8 @@ export async function fleetStatus(
         errorAfterStart?.kind === 'apply' ||
         (lastError?.kind === 'apply' && !events.lastStarted)
       ) {
-        // Enabled, no worker, failing on a change: disable_on_error is off, it retries forever.
+        // Enabled, no worker, failing on a change: disable_on_error is off (a subscription made
+        // before it was set, or by hand), so PostgreSQL retries it for ever.
         stoppedBy(errorAfterStart ?? lastError);
       } else {
         state = 'unreachable';
@@ -509,6 +545,7 @@ export async function fleetStatus(
         syncErrorCount,
         conflicts,
         failedTransaction: failed,
+        brokenStream,
         logSource,
         publisher,
       };

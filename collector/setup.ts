@@ -17,6 +17,7 @@ import {
   setPassword,
   userExists,
 } from '../subscriber-graphql/services/users.js';
+import { disabledByError } from './fleet.js';
 
 export interface PublisherTarget {
   /** Stamped on every row this publisher stores. */
@@ -56,6 +57,8 @@ export interface SetupOptions {
 
 export const PUBLISHER_NAME_RE = /^[a-z][a-z0-9_]{0,39}$/;
 export const PUBLICATION = 'collector_pub';
+/** Every subscription's options (the reasons are at ensureSubscription). */
+export const SUBSCRIPTION_OPTIONS = 'disable_on_error = true';
 
 export function subscriptionName(publisher: string): string {
   return `collector_${publisher}`;
@@ -247,8 +250,12 @@ async function ensureSubscription(
 ): Promise<'created' | 'updated' | 'unchanged'> {
   const name = subscriptionName(p.name);
   const conninfo = replicationConninfo(p, password, tls);
-  const { rows } = await sql<{ subconninfo: string; subenabled: boolean }>`
-    SELECT subconninfo, subenabled FROM pg_subscription
+  const { rows } = await sql<{
+    subconninfo: string;
+    subenabled: boolean;
+    subdisableonerr: boolean;
+  }>`
+    SELECT subconninfo, subenabled, subdisableonerr FROM pg_subscription
     WHERE subname = ${name}
       AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`.execute(db);
   const ident = pg.escapeIdentifier(name);
@@ -257,17 +264,15 @@ async function ensureSubscription(
     try {
       // CREATE SUBSCRIPTION cannot run inside a transaction block, nor share a query string with
       // other statements: it is sent alone, on a pooled connection in autocommit mode.
-      // No disable_on_error, on purpose. On PostgreSQL 18 it disables a subscription not only on
-      // a conflict but on any error inside the apply loop, a broken stream included ("could not
-      // receive data from WAL stream", "could not send end-of-streaming message"): a publisher
-      // that restarts leaves its subscription disabled for good, where without it the worker
-      // reconnects by itself once the publisher is back. A conflict then retries every
-      // wal_retrieve_retry_interval; `collector publishers status` shows it as "stopped by error"
-      // (from the log and apply_error_count) and `publishers resume --skip-failed-transaction`
-      // skips it.
+      // disable_on_error: a conflict stops the subscription cleanly and visibly (`collector
+      // publishers status`: stopped by error) instead of failing again every
+      // wal_retrieve_retry_interval; `publishers resume [--skip-failed-transaction]` restarts it.
+      // On PostgreSQL 18 a broken stream (the publisher restarted) disables it too: the gateway's
+      // fleet monitor re-enables those (sql/subscriber/024_monitor_reenable.sql), and `publishers
+      // add` while it waits for the initial copy.
       await sql
         .raw(
-          `CREATE SUBSCRIPTION ${ident} CONNECTION ${pg.escapeLiteral(conninfo)} PUBLICATION ${PUBLICATION}`,
+          `CREATE SUBSCRIPTION ${ident} CONNECTION ${pg.escapeLiteral(conninfo)} PUBLICATION ${PUBLICATION} WITH (${SUBSCRIPTION_OPTIONS})`,
         )
         .execute(db);
     } catch (e) {
@@ -287,6 +292,11 @@ async function ensureSubscription(
     await sql
       .raw(`ALTER SUBSCRIPTION ${ident} CONNECTION ${pg.escapeLiteral(conninfo)}`)
       .execute(db);
+    changed = true;
+  }
+  if (!existing.subdisableonerr) {
+    // Subscriptions created before disable_on_error was set get it here.
+    await sql.raw(`ALTER SUBSCRIPTION ${ident} SET (disable_on_error = true)`).execute(db);
     changed = true;
   }
   if (!existing.subenabled) {
@@ -491,8 +501,32 @@ export async function waitForInitialCopy(
   const name = subscriptionName(publisher);
   const deadline = Date.now() + timeoutMs;
   let lastSaid = 0;
-  // A copy that keeps failing (a conflicting row, a missing column) is retried by PostgreSQL for
-  // ever: after a few failures, stop waiting and say where to look.
+  // A copy that fails on its data (a conflicting row, a missing column) disables the subscription
+  // (disable_on_error): stop waiting at once and say what to do. One whose stream broke (the
+  // publisher restarted) is enabled again, a few times. A subscription without disable_on_error
+  // retries for ever: after a few failures, stop waiting too.
+  const stopped = async (): Promise<string | null> => {
+    const { rows } = await sql<{ subenabled: boolean }>`
+      SELECT subenabled FROM pg_subscription WHERE subname = ${name}`.execute(db);
+    if (rows[0]?.subenabled !== false) return null;
+    const why = await disabledByError(db as unknown as Kysely<SubscriberDB>, name);
+    if (why?.brokenStream && reenabled < MAX_COPY_FAILURES) {
+      reenabled++;
+      say(`${publisher}: the copy's stream broke (${why.error?.message}); starting it again`);
+      await sql.raw(`ALTER SUBSCRIPTION ${pg.escapeIdentifier(name)} ENABLE`).execute(db);
+      return null;
+    }
+    const error = why?.error
+      ? `${why.error.message}${why.error.detail ? ` (${why.error.detail})` : ''}`
+      : why
+        ? 'see the subscriber log'
+        : 'it was disabled (ALTER SUBSCRIPTION … DISABLE)';
+    return (
+      `the initial copy of ${publisher} stopped: ${error}. ` +
+      `Fix that, then run: collector publishers resume ${publisher} (collector publishers status ${publisher} shows its state)`
+    );
+  };
+  let reenabled = 0;
   const syncErrors = async () =>
     (
       await sql<{ n: number }>`
@@ -513,6 +547,8 @@ export async function waitForInitialCopy(
       return Number(row.rows);
     }
     if (Date.now() > deadline) throw new Error(`the initial copy of ${publisher} is not done yet`);
+    const stop = await stopped();
+    if (stop) throw new Error(stop);
     const failed = (await syncErrors()) - errorsBefore;
     if (failed >= MAX_COPY_FAILURES) {
       throw new Error(

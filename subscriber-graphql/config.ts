@@ -54,7 +54,7 @@ export const gatewaySchema = {
   metricsToken: metricsTokenSetting,
   monitorIntervalMs: duration(
     'COLLECTOR_MONITOR_INTERVAL',
-    "how often the gateway reads every publisher's status for /metrics and its log (0s: only when scraped or queried)",
+    "how often the gateway reads every publisher's status for /metrics and its log, and re-enables a subscription stopped by a broken stream (0s: only when scraped or queried)",
     10_000,
     { max: 3_600_000 },
   ),

@@ -124,6 +124,16 @@ export function fleetMetrics(registry: Registry, monitor: FleetMonitor): void {
       }
     },
   });
+  new Counter({
+    name: 'collector_publisher_reenabled_total',
+    help: 'Times the fleet monitor re-enabled the subscription after its stream broke (disable_on_error)',
+    labelNames: ['publisher'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [publisher, n] of monitor.reenabled) this.inc({ publisher }, n);
+    },
+  });
   new Gauge({
     name: 'collector_fleet_monitor_up',
     help: '1 if the last refresh of the fleet status succeeded, else 0 (the figures are then stale)',

@@ -472,7 +472,11 @@ describe('replication slots', () => {
 });
 
 describe('the fleet monitor role (collector_monitor)', () => {
-  const MONITOR_FUNCTIONS = ['collector_monitor_log(integer)', 'collector_monitor_subscriptions()'];
+  const MONITOR_FUNCTIONS = [
+    'collector_monitor_log(integer)',
+    'collector_monitor_reenable(name)',
+    'collector_monitor_subscriptions()',
+  ];
 
   it('the gateway may SET ROLE collector_monitor but inherits nothing from it', async () => {
     await withClient(collector().subscriberAdminUrl, async (c) => {
@@ -485,7 +489,7 @@ describe('the fleet monitor role (collector_monitor)', () => {
     });
   });
 
-  it('EXECUTE on exactly its two functions, which run as their owner; the gateway on neither', async () => {
+  it('EXECUTE on exactly its three functions, which run as their owner; the gateway on neither', async () => {
     await withClient(collector().subscriberAdminUrl, async (c) => {
       const { rows } = await c.query<{
         fn: string;
@@ -530,6 +534,7 @@ describe('the fleet monitor role (collector_monitor)', () => {
       for (const statement of [
         'SELECT collector_monitor_subscriptions()',
         'SELECT collector_monitor_log(1000)',
+        "SELECT collector_monitor_reenable('collector_pub1')",
         'SELECT subconninfo FROM pg_subscription',
         "SELECT pg_read_file('postgresql.log', 0, 100)",
       ]) {
@@ -560,6 +565,61 @@ describe('the fleet monitor role (collector_monitor)', () => {
       const counted = await c.query('SELECT publisher, count(*) FROM data GROUP BY publisher');
       expect(counted.rows.length).toBeGreaterThanOrEqual(0);
     });
+  });
+
+  it('collector_monitor_reenable: enables a disabled subscription of the fleet, and nothing else', async () => {
+    // Two disabled subscriptions that never connect (connect = false): one named like the fleet's,
+    // one not. Neither has a slot, so both drop cleanly.
+    const subs = ['collector_reenable_probe', 'other_reenable_probe'];
+    const admin = collector().subscriberAdminUrl;
+    const enabled = () =>
+      withClient(admin, async (c) => {
+        const { rows } = await c.query<{ subname: string; subenabled: boolean }>(
+          'SELECT subname, subenabled FROM pg_subscription WHERE subname = ANY($1) ORDER BY 1',
+          [subs],
+        );
+        return Object.fromEntries(rows.map((r) => [r.subname, r.subenabled]));
+      });
+    await withClient(admin, async (c) => {
+      for (const name of subs) {
+        await c.query(
+          `CREATE SUBSCRIPTION ${name} CONNECTION 'host=127.0.0.1 port=1 dbname=none connect_timeout=1'
+             PUBLICATION collector_pub WITH (connect = false, disable_on_error = true)`,
+        );
+      }
+    });
+    try {
+      const reenable = (name: string) =>
+        asRole(collector().subscriberGatewayUrl, async (c) => {
+          await c.query('SET ROLE collector_monitor');
+          const { rows } = await c.query<{ done: boolean }>(
+            'SELECT collector_monitor_reenable($1) AS done',
+            [name],
+          );
+          return rows[0]?.done;
+        });
+      expect(await enabled()).toEqual({
+        collector_reenable_probe: false,
+        other_reenable_probe: false,
+      });
+      expect(await reenable('other_reenable_probe')).toBe(false);
+      expect(await reenable('collector_no_such_subscription')).toBe(false);
+      expect(await reenable('collector_reenable_probe')).toBe(true);
+      // Already enabled: nothing to do.
+      expect(await reenable('collector_reenable_probe')).toBe(false);
+      expect(await enabled()).toEqual({
+        collector_reenable_probe: true,
+        other_reenable_probe: false,
+      });
+    } finally {
+      await withClient(admin, async (c) => {
+        for (const name of subs) {
+          await c.query(`ALTER SUBSCRIPTION ${name} DISABLE`);
+          await c.query(`ALTER SUBSCRIPTION ${name} SET (slot_name = NONE)`);
+          await c.query(`DROP SUBSCRIPTION ${name}`);
+        }
+      });
+    }
   });
 
   it("the log it reads holds the replication workers' lines, never the text of client statements", async () => {

@@ -29,6 +29,7 @@ interface Status {
   applyErrorCount: number;
   conflicts: Record<string, number>;
   failedTransaction: { finishLsn: string | null; error: string } | null;
+  brokenStream: boolean;
   lagBytes: number | null;
   workerPid: number | null;
 }
@@ -94,6 +95,9 @@ beforeAll(async () => {
     adminPassword: 'publishers-admin-password',
     bodyLimit: 1024 * 1024,
     logLevel: 'silent',
+    // The gateway's fleet monitor re-enables subscriptions stopped by a broken stream, and must
+    // leave every other disabled subscription alone: it runs every second here.
+    env: { COLLECTOR_MONITOR_INTERVAL: '1s' },
   });
   env = {
     COLLECTOR_SUBSCRIBER_ADMIN_URL: c.subscriberAdminUrl,
@@ -118,8 +122,8 @@ describe.sequential('collector publishers', { timeout: 90_000 }, () => {
     expect(list.map((p) => p.name)).toEqual(['pub1', 'pub2']);
     for (const p of list) {
       expect(p.enabled).toBe(true);
-      // Off on purpose: it would disable a subscription whose publisher merely restarted.
-      expect(p.disableOnError).toBe(false);
+      // A conflict stops it cleanly; a broken stream's stop is undone by the fleet monitor.
+      expect(p.disableOnError).toBe(true);
       expect(p.conninfo).toContain('user=');
       expect(p.conninfo).not.toMatch(/password/);
     }
@@ -169,6 +173,9 @@ describe.sequential('collector publishers', { timeout: 90_000 }, () => {
       if (process.env.SHOW_CLI) console.log((await cli(['publishers', 'status'])).stdout);
       expect(s.enabled).toBe(false);
       expect(s.failedTransaction).toBeNull();
+      // An operator's DISABLE stays: the fleet monitor (every second) does not undo it.
+      await new Promise((r) => setTimeout(r, 2500));
+      expect((await stateOf('pub2')).state).toBe('disabled');
       expect((await stateOf('pub1')).state).toBe('streaming');
       const res = await cli(['publishers', 'resume', 'pub2']);
       expect(res.stderr).toBe('');
@@ -193,9 +200,16 @@ describe.sequential('collector publishers', { timeout: 90_000 }, () => {
     );
     await insertOnPublisher(0, dup);
     const stopped = await waitState('pub1', 'stopped by error');
-    // Without disable_on_error the worker retries it, failing each time, until it is skipped.
-    expect(stopped.enabled).toBe(true);
+    // disable_on_error: the conflict disables the subscription once, cleanly, instead of failing
+    // again every few seconds; the fleet monitor (every second) leaves it so.
+    expect(stopped.enabled).toBe(false);
+    expect(stopped.brokenStream).toBe(false);
     expect(stopped.workerPid).toBeNull();
+    await new Promise((r) => setTimeout(r, 2500));
+    const still = await stateOf('pub1');
+    expect(still.state).toBe('stopped by error');
+    expect(still.enabled).toBe(false);
+    expect(still.applyErrorCount).toBe(stopped.applyErrorCount);
     expect(stopped.reason).toMatch(/insert_exists|duplicate key/);
     expect(stopped.failedTransaction?.finishLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
     expect(stopped.applyErrorCount).toBeGreaterThanOrEqual(1);
@@ -220,9 +234,7 @@ describe.sequential('collector publishers', { timeout: 90_000 }, () => {
     expect(res.stdout).toContain(
       `Skipped the transaction that finished at ${stopped.failedTransaction?.finishLsn} on pub1`,
     );
-    expect(res.stdout).toContain(
-      'Subscription collector_pub1 was already enabled; its worker skips that transaction when it reaches it.',
-    );
+    expect(res.stdout).toContain('Subscription collector_pub1 enabled.');
     if (process.env.SHOW_CLI) console.log(res.stdout);
     await arrives(after);
     await waitState('pub1', 'streaming');
@@ -240,8 +252,19 @@ describe.sequential('collector publishers', { timeout: 90_000 }, () => {
     await pub(1).cluster.stop();
     try {
       const s = await waitState('pub2', 'unreachable');
-      expect(s.enabled).toBe(true);
-      expect(s.reason).toMatch(/could not connect to the publisher/);
+      // The broken stream disabled it (disable_on_error), or the monitor has already re-enabled it.
+      expect(s.reason).toMatch(
+        /could not (connect to the publisher|receive data from WAL stream|send end-of-streaming message)/,
+      );
+      // Re-enabled by the gateway's fleet monitor, the worker keeps trying to connect by itself.
+      const retrying = await waitFor('pub2 re-enabled, retrying its connection', async () => {
+        const now = await stateOf('pub2');
+        return now.enabled && /could not connect to the publisher/.test(now.reason ?? '')
+          ? now
+          : undefined;
+      });
+      expect(retrying.state).toBe('unreachable');
+      expect(retrying.brokenStream).toBe(false);
       expect((await stateOf('pub1')).state).toBe('streaming');
       if (process.env.SHOW_CLI) console.log((await cli(['publishers', 'status'])).stdout);
     } finally {

@@ -364,7 +364,7 @@ describe.sequential('collector publishers add | remove | resync', { timeout: 120
     expect(unknown.stderr).toContain('no publisher "nosuch": the publishers are pub1, pub2, pub3');
   });
 
-  it('DDL is not replicated: a column added on the subscriber first, then on a publisher, arrives; the other order stops that subscription until the subscriber has it', async () => {
+  it('DDL is not replicated: a column added on the subscriber first, then on a publisher, arrives; the other order stops that subscription until the subscriber has it and it is resumed', async () => {
     const pub1 = c.publishers[0]?.adminUrl as string;
     // Subscriber first, then the publisher: rows with the new column flow.
     await sub((db) => db.query('ALTER TABLE data ADD COLUMN note text'));
@@ -397,8 +397,12 @@ describe.sequential('collector publishers add | remove | resync', { timeout: 120
     expect(await copies([tagged as string])).toEqual([0]);
     // The other publishers flow on.
     await allArrive(await insert(c.publishers[1]?.adminUrl as string));
-    // The subscriber catches up with the schema: the retried transaction applies, nothing lost.
+    expect(table).toContain('then run collector publishers resume pub1');
+    // The subscriber catches up with the schema and the subscription is resumed: the stopped
+    // transaction applies, nothing lost.
     await sub((db) => db.query('ALTER TABLE data ADD COLUMN tag text'));
+    const resumed = await cli(['publishers', 'resume', 'pub1']);
+    expect(resumed.code).toBe(0);
     await allArrive([tagged as string]);
     await waitState('pub1', 'streaming');
   });
@@ -476,9 +480,9 @@ describe.sequential('collector publishers add | remove | resync', { timeout: 120
     expect(help.stdout).toMatch(/By default the rows it already sent STAY/);
   });
 
-  it('add stops waiting for a copy that keeps failing, says where to look; fixed, the copy ends by itself', async () => {
+  it('add stops waiting for a copy that fails on a conflict, says what to do; fixed, resume completes the copy', async () => {
     // The subscriber holds a row under pub3's name with an id pub3 also has, but other data: the
-    // copy meets a real conflict (not a replayed row), and PostgreSQL retries it for ever.
+    // copy meets a real conflict (not a replayed row), and disable_on_error stops the subscription.
     const [id] = (await insert(pub3.adminUrl)) as [string];
     await sub((db) =>
       db.query(
@@ -489,10 +493,16 @@ describe.sequential('collector publishers add | remove | resync', { timeout: 120
     const res = await cli(['publishers', 'add', 'pub3', '--url', pub3.adminUrl]);
     show(res.stderr);
     expect(res.code).toBe(1);
-    expect(res.stderr).toContain('the initial copy of pub3 failed 3 times');
-    expect(res.stderr).toContain('collector publishers status pub3');
-    // Fixed on the subscriber: the retrying copy brings pub3's row, once.
+    expect(res.stderr).toContain('the initial copy of pub3 stopped: duplicate key value');
+    expect(res.stderr).toContain('then run: collector publishers resume pub3');
+    const stopped = (await status()).find((s) => s.name === 'pub3');
+    expect(stopped?.state).toBe('stopped by error');
+    expect(stopped?.reason).toMatch(/duplicate key/);
+    // Fixed on the subscriber, then resumed: the copy brings pub3's row, once.
     await sub((db) => db.query('DELETE FROM data WHERE id = $1', [id]));
+    const resumed = await cli(['publishers', 'resume', 'pub3']);
+    show(resumed.stdout);
+    expect(resumed.code).toBe(0);
     await waitState('pub3', 'streaming');
     const stored = await sub((db) =>
       db.query<{ data: unknown }>('SELECT data FROM data WHERE id = $1', [id]),

@@ -97,7 +97,7 @@ export function statusTable(statuses: PublisherStatus[]): string {
     if (missingColumn) {
       // A publisher's table got a column before the subscriber's did: skipping would lose rows.
       lines.push(
-        `${s.name}: fix: add ${missingColumn} to the subscriber's data table first (ALTER TABLE data ADD COLUMN …); the worker then applies the waiting rows by itself. Do not skip: the rows would be lost.`,
+        `${s.name}: fix: add ${missingColumn} to the subscriber's data table first (ALTER TABLE data ADD COLUMN …), then run collector publishers resume ${s.name}: the waiting rows are applied. Do not skip: the rows would be lost.`,
       );
     } else if (s.failedTransaction) {
       lines.push(

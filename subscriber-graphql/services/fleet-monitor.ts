@@ -18,7 +18,7 @@
  * asked: its lag is unknown, and a dropped slot shows only once the worker logs it.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { fleetStatus, type PublisherState, type PublisherStatus } from '../../collector/fleet.js';
 import { AppError } from '../../common/errors.js';
 import type { AuthUser } from '../auth.js';
@@ -50,6 +50,9 @@ export class FleetMonitor {
   private timer?: NodeJS.Timeout;
   private stopped = false;
   private readonly states = new Map<string, PublisherState>();
+  /** Times each publisher's subscription was re-enabled after its stream broke. */
+  readonly reenabled = new Map<string, number>();
+  private reenableError?: string;
 
   constructor(
     private readonly db: Kysely<SubscriberDB>,
@@ -108,6 +111,7 @@ export class FleetMonitor {
         }),
       ]);
       this.noteChanges(statuses);
+      await this.reenableBrokenStreams(statuses);
       this.snapshot = {
         at: Date.now(),
         statuses,
@@ -127,6 +131,39 @@ export class FleetMonitor {
       clearTimeout(timer);
     }
     return this.snapshot;
+  }
+
+  /**
+   * disable_on_error stops a subscription on a conflict, as it should, but PostgreSQL 18 also
+   * disables one whose stream broke (its publisher restarted). Those, and only those, are enabled
+   * again (collector_monitor_reenable, sql/subscriber/024): the worker then reconnects, or keeps
+   * retrying the connection by itself while the publisher is down. A conflict stays stopped until
+   * `collector publishers resume`.
+   */
+  private async reenableBrokenStreams(statuses: PublisherStatus[]): Promise<void> {
+    for (const s of statuses) {
+      if (!s.brokenStream) continue;
+      try {
+        const { rows } = await sql<{ done: boolean }>`
+          SELECT collector_monitor_reenable(${s.subscription}) AS done`.execute(this.db);
+        if (!rows[0]?.done) continue;
+        this.reenabled.set(s.name, (this.reenabled.get(s.name) ?? 0) + 1);
+        this.opts.log.info(
+          { publisher: s.name, reason: s.reason },
+          'publisher subscription re-enabled after its stream broke',
+        );
+        this.reenableError = undefined;
+      } catch (e) {
+        const error = (e as Error).message;
+        if (this.reenableError !== error) {
+          this.opts.log.warn(
+            { err: e, publisher: s.name },
+            `fleet monitor: cannot re-enable ${s.subscription} (stopped when its stream broke): ${error}; run collector publishers resume ${s.name}`,
+          );
+        }
+        this.reenableError = error;
+      }
+    }
   }
 
   /** One log line per publisher whose state changed since the last refresh (and when first seen). */
