@@ -104,6 +104,13 @@ export const setupSchema = {
     'password setup gives the collector_replicator role on each publisher',
     DB_PASSWORD_MIN,
   ),
+  lagPassword: optional(
+    dbPassword(
+      'COLLECTOR_LAG_DB_PASSWORD',
+      "password setup gives the collector_lag role on each publisher, the login of the gateway's COLLECTOR_PUBLISHER_MONITOR_URLS (unset: that role cannot log in)",
+      DB_PASSWORD_MIN,
+    ),
+  ),
   gatewayPassword: dbPassword(
     'COLLECTOR_GATEWAY_DB_PASSWORD',
     'password setup gives the collector_gateway role on the subscriber',
@@ -176,6 +183,7 @@ export const publisherAddSchema = {
   ),
   publisherApiPassword: optional(setupSchema.publisherApiPassword),
   replicationPassword: optional(setupSchema.replicationPassword),
+  lagPassword: setupSchema.lagPassword,
   replicationSslRootCert: setupSchema.replicationSslRootCert,
   replicationSslMode: setupSchema.replicationSslMode,
 };

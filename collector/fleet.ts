@@ -321,16 +321,46 @@ export async function askPublisher(url: string, slotName: string): Promise<Publi
     applicationName: 'collector-cli',
     statementTimeoutMs: 5000,
   });
-  try {
-    const slot = await Promise.race([
-      sql<{ active: boolean; wal_status: string | null; lag_bytes: string | null }>`
-        SELECT active, wal_status,
-               pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::text AS lag_bytes
-          FROM pg_replication_slots WHERE slot_name = ${slotName}`.execute(db),
+  const within5s = <T>(query: Promise<T>) =>
+    Promise.race([
+      query,
       new Promise<never>((_, reject) =>
         setTimeout(() => reject(new Error('no answer within 5 s')), 5000).unref(),
       ),
     ]);
+  try {
+    // The collector_lag login (sql/publisher/013) may only call this function, which reads both
+    // views as their owner: the lag in seconds too.
+    const viaFunction = await within5s(
+      sql<{
+        active: boolean;
+        wal_status: string | null;
+        lag_bytes: string | null;
+        lag_seconds: number | null;
+      }>`SELECT active, wal_status, lag_bytes::text AS lag_bytes, lag_seconds
+           FROM collector_slot_lag(${slotName})`.execute(db),
+    ).catch((e: Error & { code?: string }) => {
+      // Not there (a publisher set up before it), or not ours to call: ask the views directly.
+      if (e.code === '42883' || e.code === '42501') return null;
+      throw e;
+    });
+    if (viaFunction) {
+      const row = viaFunction.rows[0];
+      if (!row) return { slotFound: false };
+      return {
+        slotFound: true,
+        slotActive: row.active,
+        walStatus: row.wal_status,
+        lagBytes: row.lag_bytes === null ? null : Math.max(0, Number(row.lag_bytes)),
+        lagSeconds: row.lag_seconds,
+      };
+    }
+    const slot = await within5s(
+      sql<{ active: boolean; wal_status: string | null; lag_bytes: string | null }>`
+        SELECT active, wal_status,
+               pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::text AS lag_bytes
+          FROM pg_replication_slots WHERE slot_name = ${slotName}`.execute(db),
+    );
     const row = slot.rows[0];
     if (!row) return { slotFound: false };
     // The walsender's application_name is the subscription's name (the default slot name).

@@ -187,6 +187,11 @@ async function loadOrCreateSecrets(
       }
       changed = true;
     }
+    // The lag monitor's login came later: a data directory from before gets one now.
+    if (typeof existing.roles.lag !== 'string') {
+      existing.roles.lag = generatePassword();
+      changed = true;
+    }
     if (changed) await writeSecrets(dataDir, existing);
     return existing;
   }
@@ -204,6 +209,7 @@ async function loadOrCreateSecrets(
       publisherApi: generatePassword(),
       replicator: generatePassword(),
       gateway: generatePassword(),
+      lag: generatePassword(),
     },
     jwtSecret: randomBytes(32).toString('base64url'),
   };
@@ -399,6 +405,14 @@ export async function startLocalCollector(opts: LocalOptions): Promise<LocalColl
       COLLECTOR_GATEWAY_HOST: '127.0.0.1',
       COLLECTOR_GATEWAY_PORT: String(opts.httpPorts.gateway),
       COLLECTOR_JWT_SECRET: jwtSecret,
+      // The fleet monitor asks each publisher for its slot and lag as collector_lag, which may
+      // only call collector_slot_lag() there (sql/publisher/013_lag_monitor.sql).
+      COLLECTOR_PUBLISHER_MONITOR_URLS: publisherClusters
+        .map(
+          (c) =>
+            `${c.options.name}=${databaseUrl('collector_lag', secrets.roles.lag as string, c.options.port)}`,
+        )
+        .join(','),
     });
     services.push(...apis, gateway);
     // In parallel: each process loads and starts on its own.

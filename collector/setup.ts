@@ -35,6 +35,11 @@ export interface PublisherTarget {
 export interface RolePasswords {
   publisherApi: string;
   replicator: string;
+  /**
+   * collector_lag on each publisher, the gateway fleet monitor's login there
+   * (sql/publisher/013_lag_monitor.sql). Unset: that role keeps NOLOGIN.
+   */
+  lag?: string;
   gateway: string;
 }
 
@@ -226,7 +231,7 @@ async function checkSlotWalBound(
 
 async function setupPublisher(
   p: PublisherTarget,
-  passwords: Pick<RolePasswords, 'publisherApi' | 'replicator'>,
+  passwords: Pick<RolePasswords, 'publisherApi' | 'replicator' | 'lag'>,
   say: (message: string) => void,
 ): Promise<void> {
   await withDb(p.adminUrl, async (db) => {
@@ -235,6 +240,7 @@ async function setupPublisher(
     await checkSlotWalBound(db, `publisher ${p.name}`, say);
     await setRolePassword(db, 'collector_publisher_api', passwords.publisherApi);
     await setRolePassword(db, 'collector_replicator', passwords.replicator);
+    if (passwords.lag) await setRolePassword(db, 'collector_lag', passwords.lag);
     // The publisher's name is a database default; the API's role cannot insert this column.
     await sql
       .raw(`ALTER TABLE data ALTER COLUMN publisher SET DEFAULT ${pg.escapeLiteral(p.name)}`)
@@ -390,7 +396,7 @@ async function checkPublisher(p: PublisherTarget): Promise<void> {
 export interface AddPublisherOptions {
   subscriberAdminUrl: string;
   publisher: PublisherTarget;
-  passwords: Pick<RolePasswords, 'publisherApi' | 'replicator'>;
+  passwords: Pick<RolePasswords, 'publisherApi' | 'replicator' | 'lag'>;
   replicationTls?: ReplicationTls;
   /**
    * The name is taken already, by a subscription to another host, port or database: false (the

@@ -114,6 +114,17 @@ const PUBLISHER: ClusterMatrix = {
       tables: { data: ['SELECT'] },
       columns: {},
     },
+    // The gateway's fleet monitor on a publisher (sql/publisher/013_lag_monitor.sql): it connects
+    // and calls collector_slot_lag() (tried below), and has no table.
+    collector_lag: {
+      attributes: PLAIN,
+      memberOf: [],
+      database: ['CONNECT'],
+      otherDatabases: NO_OTHER_DATABASE,
+      schemaPublic: ['USAGE'],
+      tables: {},
+      columns: {},
+    },
   },
 };
 
@@ -371,6 +382,50 @@ describe('what the privileges allow, tried', () => {
       },
       'database',
     );
+  });
+
+  it("collector_lag reads its fleet's slots and lag through collector_slot_lag, and nothing else", async () => {
+    const s = await secrets();
+    const pub = collector().publishers[0] as { adminUrl: string };
+    const url = urlWith(pub.adminUrl, { user: 'collector_lag', password: s.roles.lag as string });
+    await asRole(url, async (c) => {
+      const { rows } = await c.query<{
+        active: boolean;
+        wal_status: string;
+        lag_bytes: string;
+        lag_seconds: number | null;
+      }>(`SELECT * FROM collector_slot_lag('collector_pub1')`);
+      expect(rows).toHaveLength(1);
+      expect(rows[0]).toMatchObject({ active: true, wal_status: 'reserved' });
+      expect(Number(rows[0]?.lag_bytes)).toBeGreaterThanOrEqual(0);
+      // The lag in seconds, which pg_stat_replication shows only to pg_read_all_stats.
+      expect(rows[0]?.lag_seconds).toBeTypeOf('number');
+      const direct = await c.query<{ state: string | null }>(
+        `SELECT state FROM pg_stat_replication WHERE application_name = 'collector_pub1'`,
+      );
+      expect(direct.rows).toEqual([{ state: null }]);
+      // Only the fleet's slots.
+      const other = `lag_probe_${process.pid}`;
+      await withClient(pub.adminUrl, (a) =>
+        a.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [other]),
+      );
+      try {
+        expect((await c.query('SELECT * FROM collector_slot_lag($1)', [other])).rows).toEqual([]);
+      } finally {
+        await withClient(pub.adminUrl, (a) =>
+          a.query('SELECT pg_drop_replication_slot($1)', [other]),
+        );
+      }
+      for (const statement of [
+        'SELECT 1 FROM data LIMIT 1',
+        `INSERT INTO data (data) VALUES ('{}')`,
+        'SELECT 1 FROM api_key',
+        'CREATE TABLE lag_was_here (x int)',
+      ]) {
+        const refused = await refusal(c.query(statement));
+        expect(refused.code, statement).toBe('42501');
+      }
+    });
   });
 
   it('the API and gateway roles may not open a replication connection at all', async () => {

@@ -262,13 +262,18 @@ async function add(name: string, opts: AddOptions): Promise<void> {
   // Without a subscriber URL: the local collector of npm start, with its role passwords.
   const local = !cfg.subscriberAdminUrl;
   let subscriberAdminUrl = cfg.subscriberAdminUrl;
-  let passwords = { publisherApi: cfg.publisherApiPassword, replicator: cfg.replicationPassword };
+  let passwords = {
+    publisherApi: cfg.publisherApiPassword,
+    replicator: cfg.replicationPassword,
+    lag: cfg.lagPassword,
+  };
   if (local) {
     const { secrets } = await localCollector();
     subscriberAdminUrl = await localAdminUrl(0);
     passwords = {
       publisherApi: passwords.publisherApi ?? secrets.roles.publisherApi,
       replicator: passwords.replicator ?? secrets.roles.replicator,
+      lag: passwords.lag ?? secrets.roles.lag,
     };
   }
   const { publisherApi, replicator } = passwords;
@@ -291,7 +296,7 @@ async function add(name: string, opts: AddOptions): Promise<void> {
           replicationHost: opts.replicationHost,
           replicationPort: port,
         },
-        passwords: { publisherApi, replicator },
+        passwords: { publisherApi, replicator, lag: passwords.lag },
         replicationTls: {
           sslmode: cfg.replicationSslMode,
           sslrootcert: cfg.replicationSslRootCert,

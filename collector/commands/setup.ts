@@ -49,6 +49,7 @@ export function registerSetup(program: Command): void {
         passwords: {
           publisherApi: cfg.publisherApiPassword,
           replicator: cfg.replicationPassword,
+          lag: cfg.lagPassword,
           gateway: cfg.gatewayPassword,
         },
         replicationTls: {
