@@ -7,7 +7,13 @@ import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
 import { migrate } from '../common/migrate.js';
 import type { SubscriberDB } from '../subscriber-graphql/db.js';
-import { FleetError, fleetStatus, listSubscriptions, type SubscriptionInfo } from './fleet.js';
+import {
+  FleetError,
+  fleetStatus,
+  listSubscriptions,
+  SUBSCRIPTION_PREFIX,
+  type SubscriptionInfo,
+} from './fleet.js';
 import {
   PUBLICATION,
   SUBSCRIPTION_OPTIONS,
@@ -217,4 +223,29 @@ export async function resyncPublisher(
   await skipReplayedRows(db as unknown as Kysely<unknown>, false);
   const rowsAfter = await count();
   return { subscription: sub.subscription, previousState: state, rowsBefore, rowsAfter };
+}
+
+/**
+ * After `resume`: a subscription whose initial copy had stopped (a conflict, fixed since) copies
+ * again. If the replayed-row trigger is on (an `add` or `resync` turned it on, and stopped waiting
+ * when the copy failed), waits for that copy and then turns the trigger off again, unless another
+ * copy still runs: it costs every replicated row. Otherwise returns at once.
+ */
+export async function finishInitialCopy(
+  db: Db,
+  name: string,
+  say: (message: string) => void,
+): Promise<void> {
+  const { rows } = await sql<{ pending: number; skipping: boolean | null }>`
+    SELECT (SELECT count(*)::int FROM pg_subscription_rel r
+              JOIN pg_subscription s ON s.oid = r.srsubid
+             WHERE s.subname = ${SUBSCRIPTION_PREFIX + name} AND r.srsubstate <> 'r') AS pending,
+           (SELECT tgenabled <> 'D' FROM pg_trigger
+             WHERE tgname = 'data_skip_replayed_row' AND tgrelid = 'data'::regclass) AS skipping`.execute(
+    db,
+  );
+  if (!rows[0]?.skipping) return;
+  const unknownDb = db as unknown as Kysely<unknown>;
+  if ((rows[0]?.pending ?? 0) > 0) await waitForInitialCopy(unknownDb, name, say);
+  await skipReplayedRows(unknownDb, false);
 }

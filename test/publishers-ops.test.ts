@@ -498,11 +498,16 @@ describe.sequential('collector publishers add | remove | resync', { timeout: 120
     const stopped = (await status()).find((s) => s.name === 'pub3');
     expect(stopped?.state).toBe('stopped by error');
     expect(stopped?.reason).toMatch(/duplicate key/);
+    // The failed add left the replayed-row trigger on (pub3's copy is not done).
+    expect(await skipping()).toBe('R');
     // Fixed on the subscriber, then resumed: the copy brings pub3's row, once.
     await sub((db) => db.query('DELETE FROM data WHERE id = $1', [id]));
     const resumed = await cli(['publishers', 'resume', 'pub3']);
     show(resumed.stdout);
     expect(resumed.code).toBe(0);
+    // resume waits for the copy the failed add left, then turns the replayed-row trigger off.
+    expect(resumed.stdout).toContain('pub3: initial copy done');
+    expect(await skipping()).toBe('D');
     await waitState('pub3', 'streaming');
     const stored = await sub((db) =>
       db.query<{ data: unknown }>('SELECT data FROM data WHERE id = $1', [id]),

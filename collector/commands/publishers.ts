@@ -12,7 +12,12 @@ import {
   type PublisherStatus,
   resumeSubscription,
 } from '../fleet.js';
-import { dropSlotByHand, removePublisher, resyncPublisher } from '../fleet-ops.js';
+import {
+  dropSlotByHand,
+  finishInitialCopy,
+  removePublisher,
+  resyncPublisher,
+} from '../fleet-ops.js';
 import { addPublisher, PublisherRefused } from '../setup.js';
 import { CliError, localAdminUrl, localCollector, withLocalHint } from './shared.js';
 import { type DatabaseOption, withSubscriber } from './user.js';
@@ -229,6 +234,11 @@ async function resume(
             `To skip the failing transaction${result.finishLsn ? ` (finished at ${result.finishLsn})` : ''}: collector publishers resume ${name} --skip-failed-transaction`
         : 'Nothing skipped (for a transient error).',
     );
+  }
+  try {
+    await withSubscriber(opts, (db) => finishInitialCopy(db, name, (m) => console.log(m)));
+  } catch (e) {
+    throw new CliError(`${(e as Error).message}`);
   }
   console.log(`Watch it with: collector publishers status --watch`);
 }
