@@ -31,16 +31,29 @@ export interface PoolOptions {
    * session's TimeZone is set to UTC. Unusual values (BC, past 9999, infinity) are still Dates.
    */
   isoTimestamps?: boolean;
+  /**
+   * Read timestamptz columns as PostgreSQL's own text in UTC (`2026-11-26 16:18:33.098123+00`; the
+   * session's TimeZone is set to UTC), unparsed. The gateway's DateTime scalar writes each one it
+   * serves as ISO 8601: a timestamp a query does not select (receivedAt, updatedAt) costs nothing.
+   */
+  timestampText?: boolean;
 }
 
 const JSON_OIDS = new Set([114, 3802]); // json, jsonb
 const TIMESTAMPTZ_OID = 1184;
 
-function typeParsers(opts: { rawJson?: boolean; isoTimestamps?: boolean }): pg.CustomTypesConfig {
+const asText = (text: string) => text;
+
+function typeParsers(opts: {
+  rawJson?: boolean;
+  isoTimestamps?: boolean;
+  timestampText?: boolean;
+}): pg.CustomTypesConfig {
   const parseDate = pg.types.getTypeParser(TIMESTAMPTZ_OID, 'text') as (text: string) => Date;
   return {
     getTypeParser(oid: number, format?: 'text' | 'binary') {
       if (opts.rawJson && JSON_OIDS.has(oid)) return (text: string) => new RawJson(text);
+      if (opts.timestampText && oid === TIMESTAMPTZ_OID) return asText;
       if (opts.isoTimestamps && oid === TIMESTAMPTZ_OID) {
         return (text: string) => isoTimestamp(text) ?? parseDate(text);
       }
@@ -90,7 +103,7 @@ function prepareStatements(client: pg.PoolClient): void {
 /** A Kysely instance over a `pg` pool. Each process builds its own from its validated config. */
 export function createKysely<DB>(connectionString: string, opts: PoolOptions): Kysely<DB> {
   const settings = [opts.options ?? ''];
-  if (opts.isoTimestamps) settings.push('-c TimeZone=UTC');
+  if (opts.isoTimestamps || opts.timestampText) settings.push('-c TimeZone=UTC');
   if (opts.statementTimeoutMs !== undefined) {
     // Startup settings override the role's defaults (sql/*/..._timeouts.sql), 0 included.
     settings.push(`-c statement_timeout=${opts.statementTimeoutMs}`);
@@ -104,7 +117,9 @@ export function createKysely<DB>(connectionString: string, opts: PoolOptions): K
     options: settings.join(' ').trim() || undefined,
     // Fail a request quickly with a clear 503 rather than hang when the database is down.
     connectionTimeoutMillis: 5000,
-    ...(opts.rawJson || opts.isoTimestamps ? { types: typeParsers(opts) } : {}),
+    ...(opts.rawJson || opts.isoTimestamps || opts.timestampText
+      ? { types: typeParsers(opts) }
+      : {}),
   });
   // An idle client losing its connection (database restart) emits 'error' on the pool.
   pool.on('error', () => {});

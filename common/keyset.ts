@@ -342,9 +342,14 @@ export async function fetchOrderedPage<DB, TB extends keyof DB, O>(
     cursor,
     hasNextPage: backward ? Boolean(from) : more,
     hasPreviousPage: backward ? more : Boolean(from),
-    // An empty page (0 rows asked, or the end) keeps the position it was asked from.
-    startCursor: first ? cursor(first) : (from ?? null),
-    endCursor: last ? cursor(last) : (from ?? null),
+    // Made when read: a client that asks for no pageInfo costs no cursor. An empty page (0 rows
+    // asked, or the end) keeps the position it was asked from.
+    get startCursor() {
+      return first ? cursor(first) : (from ?? null);
+    },
+    get endCursor() {
+      return last ? cursor(last) : (from ?? null);
+    },
   };
 }
 

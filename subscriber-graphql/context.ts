@@ -41,29 +41,49 @@ export interface Context {
   loaders: Loaders;
 }
 
-export function createLoaders(db: SubscriberDb): Loaders {
-  const pages: DatumRow[][] = [];
+/**
+ * The loaders of one request, each made on first use: most requests use one or none, and a
+ * DataLoader (its cache, its batch function) was a fixed cost of every request, `{ __typename }`
+ * included.
+ */
+class RequestLoaders implements Loaders {
+  readonly pages: DatumRow[][] = [];
+  #annotations?: DataLoader<string, AnnotationRow[]>;
+  #data?: DataLoader<string, DatumRow | null>;
+
+  constructor(private readonly db: SubscriberDb) {}
+
   /** The rows of this request's pages, by id. */
-  const known = () => {
+  private known(): Map<string, DatumRow> {
     const byId = new Map<string, DatumRow>();
-    for (const page of pages) for (const row of page) byId.set(row.id, row);
+    for (const page of this.pages) for (const row of page) byId.set(row.id, row);
     return byId;
-  };
-  return {
-    pages,
-    annotationsByDataId: new DataLoader(async (ids) => {
-      const seen = known();
+  }
+
+  get annotationsByDataId(): DataLoader<string, AnnotationRow[]> {
+    this.#annotations ??= new DataLoader(async (ids) => {
+      const seen = this.known();
       const missing = ids.filter((id) => !seen.get(id)?.annotations);
-      const byId = missing.length ? await annotationsByDataIds(db, missing) : new Map();
+      const byId = missing.length ? await annotationsByDataIds(this.db, missing) : new Map();
       return ids.map((id) => seen.get(id)?.annotations ?? byId.get(id) ?? []);
-    }),
-    datumById: new DataLoader(async (ids) => {
-      const seen = known();
+    });
+    return this.#annotations;
+  }
+
+  get datumById(): DataLoader<string, DatumRow | null> {
+    this.#data ??= new DataLoader(async (ids) => {
+      const seen = this.known();
       const missing = ids.filter((id) => !seen.has(id));
-      if (missing.length) for (const row of await dataByIds(db, missing)) seen.set(row.id, row);
+      if (missing.length)
+        for (const row of await dataByIds(this.db, missing)) seen.set(row.id, row);
       return ids.map((id) => seen.get(id) ?? null);
-    }),
-  };
+    });
+    return this.#data;
+  }
+}
+
+export function createLoaders(db: SubscriberDb): Loaders {
+  return new RequestLoaders(db);
 }
 
 /**

@@ -162,11 +162,18 @@ export function fleetMetrics(registry: Registry, monitor: FleetMonitor): void {
 
 /** `collector_graphql_requests_total` and `collector_graphql_request_duration_seconds`. */
 export function graphqlMetricsPlugin(registry: Registry): ApolloServerPlugin<Context> {
-  const requests = new Counter({
+  // Answered so far, by `operation type outcome`: plain numbers, handed to the Counter at scrape
+  // time (prom-client hashes the labels of every inc, as of every observe).
+  const counts = new Map<string, { labels: Record<string, string>; n: number }>();
+  new Counter({
     name: 'collector_graphql_requests_total',
     help: 'GraphQL operations answered, by operation name, type and outcome (ok, error)',
     labelNames: ['operation', 'type', 'outcome'] as const,
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of counts.values()) this.inc(c.labels, c.n);
+    },
   });
   const duration = new Histogram({
     name: 'collector_graphql_request_duration_seconds',
@@ -175,6 +182,12 @@ export function graphqlMetricsPlugin(registry: Registry): ApolloServerPlugin<Con
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
+  const count = (operation: string, type: string, outcome: string) => {
+    const key = `${operation} ${type} ${outcome}`;
+    const c = counts.get(key);
+    if (c) c.n++;
+    else counts.set(key, { labels: { operation, type, outcome }, n: 1 });
+  };
   const names = new Set<string>();
   const operationLabel = (parsed: boolean, name: string | null | undefined): string => {
     if (!parsed) return '_unparsed';
@@ -200,7 +213,7 @@ export function graphqlMetricsPlugin(registry: Registry): ApolloServerPlugin<Con
           const failed =
             (rc.errors?.length ?? 0) > 0 ||
             (body.kind === 'single' && (body.singleResult.errors?.length ?? 0) > 0);
-          requests.inc({ operation, type, outcome: failed ? 'error' : 'ok' });
+          count(operation, type, failed ? 'error' : 'ok');
           duration.observe({ operation, type }, seconds);
         },
       };

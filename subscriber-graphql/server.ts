@@ -8,7 +8,7 @@ import {
   ApolloServerPluginLandingPageDisabled,
 } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
-import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
+import { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { readJsonBody } from '../common/body.js';
@@ -21,6 +21,7 @@ import type { GatewayConfig } from './config.js';
 import { type Context, createContext } from './context.js';
 import { costLimit } from './cost.js';
 import type { SubscriberDb } from './db.js';
+import { apolloHandler } from './handler.js';
 import { registerOfflineIde } from './ide.js';
 import { jitGateway } from './jit.js';
 import { queryLimits } from './limits.js';
@@ -81,6 +82,9 @@ export async function buildGatewayApp(
   extra: { monitorDb?: SubscriberDb } = {},
 ): Promise<FastifyInstance> {
   const app = createHttpServer({ ...config, graphqlPath: '/graphql' });
+  // Silent (benchmarks, some deployments): a request's logger is the app's own. Fastify otherwise
+  // makes a pino child with the request id for every request, to log nothing.
+  if (config.logLevel === 'silent') app.setChildLoggerFactory((logger) => logger);
   const throttle = new LoginThrottle();
   const registry = createRegistry();
   registerHttpMetrics(app, registry);
@@ -177,14 +181,13 @@ export async function buildGatewayApp(
   app.route({
     url: '/graphql',
     method: ['GET', 'POST', 'OPTIONS'],
-    handler: fastifyApolloHandler(apollo, {
-      context: async (request) =>
-        createContext(db, tokens, request.headers.authorization, {
-          address: request.ip,
-          throttle,
-          monitor,
-        }),
-    }),
+    handler: apolloHandler(apollo, (request) =>
+      createContext(db, tokens, request.headers.authorization, {
+        address: request.ip,
+        throttle,
+        monitor,
+      }),
+    ),
   });
 
   app.get('/', async (_request, reply) => reply.redirect('/graphql'));

@@ -28,7 +28,7 @@ export async function startGateway(config: GatewayOptions): Promise<RunningServi
   const db = createKysely<SubscriberDB>(config.databaseUrl, {
     applicationName: 'collector-gateway',
     rawJson: true,
-    isoTimestamps: true,
+    timestampText: true,
     statementTimeoutMs: config.statementTimeoutMs,
   });
   // The fleet monitor's own small pool: its sessions run as collector_monitor, which the gateway's

@@ -3,7 +3,7 @@ import { Annotation } from './annotation.type.js';
 import { PageInfo } from './data-connection.type.js';
 import { OrderDirection } from './data-order.input.js';
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class AnnotationEdge {
   @Field(() => String)
   cursor!: string;
@@ -12,7 +12,7 @@ export class AnnotationEdge {
   node!: Annotation;
 }
 
-@ObjectType({ description: 'A page of annotations, across all data.' })
+@ObjectType({ description: 'A page of annotations, across all data.', simpleResolvers: true })
 export class AnnotationConnection {
   @Field(() => [AnnotationEdge])
   edges!: AnnotationEdge[];

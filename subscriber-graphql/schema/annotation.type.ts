@@ -4,7 +4,10 @@ import { DateTimeScalar } from './datetime.scalar.js';
 import { JSONScalar } from './json.scalar.js';
 import { UUIDScalar } from './uuid.scalar.js';
 
-@ObjectType({ description: 'A note on a datum, kept only on the subscriber.' })
+@ObjectType({
+  description: 'A note on a datum, kept only on the subscriber.',
+  simpleResolvers: true,
+})
 export class Annotation {
   @Field(() => UUIDScalar)
   id!: string;

@@ -2,7 +2,7 @@ import { Field, ObjectType } from 'type-graphql';
 import type { OrderedPage } from '../../common/keyset.js';
 import { Datum } from './datum.type.js';
 
-@ObjectType({ description: 'Relay page information.' })
+@ObjectType({ description: 'Relay page information.', simpleResolvers: true })
 export class PageInfo {
   @Field(() => Boolean)
   hasNextPage!: boolean;
@@ -17,7 +17,7 @@ export class PageInfo {
   endCursor!: string | null;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class DatumEdge {
   @Field(() => String)
   cursor!: string;
@@ -26,7 +26,10 @@ export class DatumEdge {
   node!: Datum;
 }
 
-@ObjectType({ description: 'A page of data, in the order asked for (newest first by default).' })
+@ObjectType({
+  description: 'A page of data, in the order asked for (newest first by default).',
+  simpleResolvers: true,
+})
 export class DataConnection {
   @Field(() => [DatumEdge])
   edges!: DatumEdge[];
@@ -42,8 +45,8 @@ export class DataConnection {
 }
 
 /**
- * The Relay shape of a keyset page; `count` runs only if totalCount is selected, and the edges
- * (a cursor for every row) are made only if `edges` is.
+ * The Relay shape of a keyset page; `count` runs only if totalCount is selected, the edges (a
+ * cursor for every row) are made only if `edges` is, and the page's cursors only if pageInfo's are.
  */
 export function toConnection<T>(page: OrderedPage<T>, count: () => Promise<number>) {
   return {
@@ -54,8 +57,13 @@ export function toConnection<T>(page: OrderedPage<T>, count: () => Promise<numbe
     pageInfo: {
       hasNextPage: page.hasNextPage,
       hasPreviousPage: page.hasPreviousPage,
-      startCursor: page.startCursor,
-      endCursor: page.endCursor,
+      // Read from the page only when selected: each is encoded on demand.
+      get startCursor() {
+        return page.startCursor;
+      },
+      get endCursor() {
+        return page.endCursor;
+      },
     },
     count,
   };

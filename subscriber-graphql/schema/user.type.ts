@@ -17,7 +17,7 @@ registerEnumType(UserRole, {
   },
 });
 
-@ObjectType({ description: 'A user of the gateway.' })
+@ObjectType({ description: 'A user of the gateway.', simpleResolvers: true })
 export class User {
   @Field(() => UUIDScalar)
   id!: string;

@@ -13,7 +13,7 @@ import {
   type SortKey,
 } from '../../common/keyset.js';
 import { RawJson, stringifyJson } from '../../common/raw-json.js';
-import { isoTimestamp, type Timestamp } from '../../common/timestamps.js';
+import type { Timestamp } from '../../common/timestamps.js';
 import type { SubscriberDb } from '../db.js';
 import { markNotServable } from '../graphql-errors.js';
 import { type AnnotationRow, guardBodies } from './annotations.js';
@@ -117,18 +117,21 @@ interface AnnotationJson {
   updatedAt: string;
 }
 
-/** A row's annotationsJson as the rows services/annotations.ts reads. */
+/** What a row without annotations holds: one array for all of them, never changed. */
+const NO_ANNOTATIONS: AnnotationRow[] = Object.freeze([]) as unknown as AnnotationRow[];
+
+/**
+ * A row's annotationsJson as the rows services/annotations.ts reads: the parsed objects
+ * themselves, with each body as its text (RawJson) and timestamps as PostgreSQL wrote them (the
+ * DateTime scalar writes those it serves as ISO text).
+ */
 function annotationRows(json: string | null): AnnotationRow[] {
-  if (json === null) return [];
-  const rows = (JSON.parse(json) as AnnotationJson[]).map((a) => ({
-    id: a.id,
-    dataId: a.dataId,
-    body: a.body === null ? null : new RawJson(a.body),
-    author: a.author,
-    createdAt: isoTimestamp(a.createdAt) ?? new Date(a.createdAt),
-    updatedAt: isoTimestamp(a.updatedAt) ?? new Date(a.updatedAt),
-  }));
-  return guardBodies(rows);
+  if (json === null) return NO_ANNOTATIONS;
+  const rows = JSON.parse(json) as AnnotationJson[];
+  for (const a of rows) {
+    if (a.body !== null) (a as { body: unknown }).body = new RawJson(a.body);
+  }
+  return guardBodies(rows as unknown as AnnotationRow[]);
 }
 
 /** Sort keys and cursor fingerprint of each order seen without a filter, by its JSON text. */
