@@ -13,8 +13,10 @@
  *      machine, where rows/s follows whatever else runs).
  *
  *   npm run bench:ingest [-- --duration 5] [-- --rounds 2] [-- --copy-rows 100000]
- *                        [-- --batch-connections 4]
- *   (or BENCH_DURATION, BENCH_ROUNDS, BENCH_COPY_ROWS, BENCH_BATCH_CONNECTIONS)
+ *                        [-- --batch-connections 4] [-- --single-only]
+ *   (or BENCH_DURATION, BENCH_ROUNDS, BENCH_COPY_ROWS, BENCH_BATCH_CONNECTIONS; BENCH_SINGLE_ONLY=1)
+ *
+ * `--single-only` skips the batches: a quicker run while working on POST /data.
  *
  * Every client connects as the API's own role, so triggers and privileges are the same for all.
  * A benchmark, not a test: it fails only if a request or a baseline fails.
@@ -34,7 +36,8 @@ const ROUNDS = numberOption('rounds', 'BENCH_ROUNDS', 2);
 const COPY_ROWS = numberOption('copy-rows', 'BENCH_COPY_ROWS', 100_000);
 const BATCH_CONNECTIONS = numberOption('batch-connections', 'BENCH_BATCH_CONNECTIONS', 4);
 const CONCURRENCIES = [1, 8, 32];
-const BATCH_SIZES = [100, 1000];
+const SINGLE_ONLY = process.argv.includes('--single-only') || process.env.BENCH_SINGLE_ONLY === '1';
+const BATCH_SIZES = SINGLE_ONLY ? [] : [100, 1000];
 const WARMUP = 1;
 const WARMUP_REQUESTS = 10_000;
 
@@ -74,6 +77,21 @@ interface Rate {
   rows?: number;
   /** CPU ms per row: the API's process, PostgreSQL's, the load generator's (single row only). */
   cpu?: Cpu;
+  /** POST /data only: where the API and the load generator spent the wall time (see `Waits`). */
+  waits?: Waits;
+}
+
+/**
+ * Shares of the measurement's wall time, from /proc/<pid>/task/<pid>/schedstat (the main
+ * thread: the one that runs JavaScript): on a CPU, and runnable but waiting for one (the run
+ * queue). With the group commit's mean rows per flush, from the API's /metrics.
+ */
+interface Waits {
+  apiOnCpu: number;
+  apiRunQueue: number;
+  clientOnCpu: number;
+  clientRunQueue: number;
+  rowsPerFlush: number;
 }
 
 interface Cpu {
@@ -102,6 +120,52 @@ function cpuMs(pid: number | undefined, children = false): number {
   } catch {
     return 0;
   }
+}
+
+/** A thread's time on a CPU and waiting on a run queue, ns (0 where /proc cannot tell). */
+function schedNs(pid: number | undefined): { run: number; wait: number } {
+  if (pid === undefined) return { run: 0, wait: 0 };
+  try {
+    const [run = 0, wait = 0] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8')
+      .trim()
+      .split(' ')
+      .map(Number);
+    return { run, wait };
+  } catch {
+    return { run: 0, wait: 0 };
+  }
+}
+
+/** The group commit's counters, from the API's /metrics. */
+async function groupCommitCounts(apiUrl: string): Promise<{ flushes: number; rows: number }> {
+  const text = await (await fetch(`${apiUrl}/metrics`)).text();
+  const read = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return {
+    flushes: read('collector_publisher_group_commit_flushes_total'),
+    rows: read('collector_publisher_group_commit_rows_total'),
+  };
+}
+
+/** Runs `measure` (POST /data) and adds where the API and the load generator waited. */
+async function withWaits(
+  api: { pid?: number; url: string },
+  measure: () => Promise<Rate>,
+): Promise<Rate> {
+  const counts0 = await groupCommitCounts(api.url);
+  const [a0, c0, t0] = [schedNs(api.pid), schedNs(process.pid), performance.now()];
+  const rate = await measure();
+  const [a1, c1, wall] = [schedNs(api.pid), schedNs(process.pid), (performance.now() - t0) * 1e6];
+  const counts1 = await groupCommitCounts(api.url);
+  return {
+    ...rate,
+    waits: {
+      apiOnCpu: (a1.run - a0.run) / wall,
+      apiRunQueue: (a1.wait - a0.wait) / wall,
+      clientOnCpu: (c1.run - c0.run) / wall,
+      clientRunQueue: (c1.wait - c0.wait) / wall,
+      rowsPerFlush: (counts1.rows - counts0.rows) / (counts1.flushes - counts0.flushes),
+    },
+  };
 }
 
 /** CPU ms of a postmaster and all its children, running or ended. */
@@ -305,7 +369,11 @@ async function main() {
           },
           async () => {
             await cannon(`${p.url}/data`, one, n, WARMUP);
-            r.http.push(await withCpu(pids, () => cannon(`${p.url}/data`, one, n, DURATION)));
+            r.http.push(
+              await withWaits({ pid: pids.api, url: p.url }, () =>
+                withCpu(pids, () => cannon(`${p.url}/data`, one, n, DURATION)),
+              ),
+            );
           },
         ];
         // Alternate which goes first, so a drift in the machine's speed hits both alike.
@@ -399,6 +467,33 @@ async function main() {
         }),
       ),
     );
+    console.log('');
+    console.log(
+      "Where POST /data's time went (medians; shares of the wall time, from /proc/<pid>/task/<pid>/schedstat " +
+        "of each process's JavaScript thread: on a CPU, and runnable but waiting for one):\n",
+    );
+    const share = (x: number) => `${Math.round(x * 100)}%`;
+    console.log(
+      table(
+        [
+          'single row',
+          'rows per flush',
+          'API: on CPU / run queue',
+          'autocannon: on CPU / run queue',
+        ],
+        CONCURRENCIES.map((n) => {
+          const r = single.get(n) as { base: Rate[]; http: Rate[] };
+          const w = (k: keyof Waits) => m(r.http, (x) => x.waits?.[k] ?? Number.NaN);
+          return [
+            `concurrency ${n}`,
+            w('rowsPerFlush').toFixed(1),
+            `${share(w('apiOnCpu'))} / ${share(w('apiRunQueue'))}`,
+            `${share(w('clientOnCpu'))} / ${share(w('clientRunQueue'))}`,
+          ];
+        }),
+      ),
+    );
+    if (BATCH_SIZES.length === 0) return;
     console.log('');
     console.log(
       table(

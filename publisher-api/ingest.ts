@@ -98,15 +98,28 @@ export async function insertDatum(db: Db, bodyJson: string): Promise<StoredDatum
 }
 
 /**
- * The multi-row INSERT: the `data` member of each `{"data": …}` text of `$1`, in one statement
- * (one transaction, all or nothing, one commit for all of them). The text array is a single
- * parameter, so the statement's text (and its prepared plan) is the same for any number of rows.
+ * The multi-row INSERT: the `data` member of each `{"data": …}` text, in one statement (one
+ * transaction, all or nothing, one commit for all of them). The texts travel as one parameter,
+ * joined by `ROW_SEPARATOR`, so the statement's text (and its prepared plan) is the same for any
+ * number of rows.
+ *
+ * One joined text rather than a `text[]`: an array parameter is written out by `pg` element by
+ * element, each one scanned to escape its quotes and backslashes (a JSON text is full of quotes),
+ * and parsed back by PostgreSQL's array_in; `string_to_table` only looks for the separator.
+ * U+001E (record separator) cannot occur in a JSON text: JSON escapes every control character
+ * inside strings, and allows none outside them (the parsers that checked the bodies refuse it).
+ * A text that holds one anyway (or an empty one) goes through `INSERT_MANY_ARRAY` instead.
  *
  * The rows come back in input order: the SELECT feeds them to the INSERT sorted by position, and
  * RETURNING yields them in the order they were inserted (PostgreSQL does not promise that in
  * words; the API's role may not choose ids to join on, and the tests pin the order).
  */
+const ROW_SEPARATOR = '\x1e';
 const INSERT_MANY = `INSERT INTO data (data)
+SELECT (t.body::jsonb) -> 'data' FROM string_to_table($1, E'\\x1e') WITH ORDINALITY AS t(body, n)
+ORDER BY t.n
+RETURNING id, publisher, data::text AS "dataJson", created_at AS "createdAt"`;
+const INSERT_MANY_ARRAY = `INSERT INTO data (data)
 SELECT (t.body::jsonb) -> 'data' FROM unnest($1::text[]) WITH ORDINALITY AS t(body, n)
 ORDER BY t.n
 RETURNING id, publisher, data::text AS "dataJson", created_at AS "createdAt"`;
@@ -120,10 +133,16 @@ export async function insertMany(
   db: Db | InsertConnections,
   bodies: readonly string[],
 ): Promise<StoredDatum[]> {
+  // Never true for bodies a JSON parser accepted; the array form stores any text correctly. (An
+  // empty text would vanish: string_to_table('') has no rows.)
+  const asArray = bodies.some((b) => b === '' || b.includes(ROW_SEPARATOR));
+  const [name, text, param] = asArray
+    ? ['collector_insert_many_array', INSERT_MANY_ARRAY, bodies]
+    : ['collector_insert_many', INSERT_MANY, bodies.join(ROW_SEPARATOR)];
   const rows =
     db instanceof InsertConnections
-      ? await db.query<StoredDatum>('collector_insert_many', INSERT_MANY, [bodies])
-      : ((await db.executeQuery(CompiledQuery.raw(INSERT_MANY, [bodies]))).rows as StoredDatum[]);
+      ? await db.query<StoredDatum>(name, text, [param])
+      : ((await db.executeQuery(CompiledQuery.raw(text, [param]))).rows as StoredDatum[]);
   if (rows.length !== bodies.length) {
     throw new Error(`INSERT of ${bodies.length} rows returned ${rows.length}`);
   }

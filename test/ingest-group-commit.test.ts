@@ -22,6 +22,13 @@ interface Publisher {
 }
 const pub = () => collector().publishers[0] as Publisher;
 
+/**
+ * Rows in an INSERT_MANY statement's parameter: the texts joined by U+001E, or (for a text that
+ * holds one) an array.
+ */
+const paramRows = (param: unknown) =>
+  Array.isArray(param) ? param.length : String(param).split('\u001e').length;
+
 /** INSERT statements into data, and those among them that failed, with their row counts. */
 const inserts = { ok: 0, failed: 0, failedRows: [] as number[] };
 
@@ -37,7 +44,7 @@ class CountingConnections extends InsertConnections {
       return rows;
     } catch (e) {
       this.counts.failed++;
-      this.counts.failedRows.push((values[0] as unknown[]).length);
+      this.counts.failedRows.push(paramRows(values[0]));
       throw e;
     } finally {
       this.counts.busy--;
@@ -61,7 +68,7 @@ beforeAll(async () => {
       else {
         inserts.failed++;
         const [texts] = event.query.parameters as [unknown];
-        inserts.failedRows.push(Array.isArray(texts) ? texts.length : 1);
+        inserts.failedRows.push(paramRows(texts));
       }
     },
   });
