@@ -2,7 +2,6 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { duration } from './env.js';
 import { RawJson } from './raw-json.js';
-import { isoTimestamp } from './timestamps.js';
 
 /** Each service's limit on one SQL statement (its config schema includes it). */
 export const statementTimeoutSetting = duration(
@@ -27,11 +26,6 @@ export interface PoolOptions {
    */
   rawJson?: boolean;
   /**
-   * Read timestamptz columns as ISO 8601 text in UTC (common/timestamps.ts) instead of Dates: the
-   * session's TimeZone is set to UTC. Unusual values (BC, past 9999, infinity) are still Dates.
-   */
-  isoTimestamps?: boolean;
-  /**
    * Read timestamptz columns as PostgreSQL's own text in UTC (`2026-11-26 16:18:33.098123+00`; the
    * session's TimeZone is set to UTC), unparsed. The gateway's DateTime scalar writes each one it
    * serves as ISO 8601: a timestamp a query does not select (receivedAt, updatedAt) costs nothing.
@@ -44,19 +38,11 @@ const TIMESTAMPTZ_OID = 1184;
 
 const asText = (text: string) => text;
 
-function typeParsers(opts: {
-  rawJson?: boolean;
-  isoTimestamps?: boolean;
-  timestampText?: boolean;
-}): pg.CustomTypesConfig {
-  const parseDate = pg.types.getTypeParser(TIMESTAMPTZ_OID, 'text') as (text: string) => Date;
+function typeParsers(opts: { rawJson?: boolean; timestampText?: boolean }): pg.CustomTypesConfig {
   return {
     getTypeParser(oid: number, format?: 'text' | 'binary') {
       if (opts.rawJson && JSON_OIDS.has(oid)) return (text: string) => new RawJson(text);
       if (opts.timestampText && oid === TIMESTAMPTZ_OID) return asText;
-      if (opts.isoTimestamps && oid === TIMESTAMPTZ_OID) {
-        return (text: string) => isoTimestamp(text) ?? parseDate(text);
-      }
       return pg.types.getTypeParser(oid, format);
     },
   } as pg.CustomTypesConfig;
@@ -103,7 +89,7 @@ function prepareStatements(client: pg.PoolClient): void {
 /** A Kysely instance over a `pg` pool. Each process builds its own from its validated config. */
 export function createKysely<DB>(connectionString: string, opts: PoolOptions): Kysely<DB> {
   const settings = [opts.options ?? ''];
-  if (opts.isoTimestamps || opts.timestampText) settings.push('-c TimeZone=UTC');
+  if (opts.timestampText) settings.push('-c TimeZone=UTC');
   if (opts.statementTimeoutMs !== undefined) {
     // Startup settings override the role's defaults (sql/*/..._timeouts.sql), 0 included.
     settings.push(`-c statement_timeout=${opts.statementTimeoutMs}`);
@@ -117,9 +103,7 @@ export function createKysely<DB>(connectionString: string, opts: PoolOptions): K
     options: settings.join(' ').trim() || undefined,
     // Fail a request quickly with a clear 503 rather than hang when the database is down.
     connectionTimeoutMillis: 5000,
-    ...(opts.rawJson || opts.isoTimestamps || opts.timestampText
-      ? { types: typeParsers(opts) }
-      : {}),
+    ...(opts.rawJson || opts.timestampText ? { types: typeParsers(opts) } : {}),
   });
   // An idle client losing its connection (database restart) emits 'error' on the pool.
   pool.on('error', () => {});

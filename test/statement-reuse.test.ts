@@ -18,7 +18,7 @@ beforeAll(async () => {
     max: 2,
     applicationName: 'statement-reuse-test',
     rawJson: true,
-    isoTimestamps: true,
+    timestampText: true,
   });
   // Enough rows for several pages, some sharing a JSON value so the id breaks the tie.
   const tag = uniqueTag('reuse');
