@@ -21,7 +21,9 @@
  * Every client connects as the API's own role, so triggers and privileges are the same for all.
  * A benchmark, not a test: it fails only if a request or a baseline fails.
  */
+
 import { execFile, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -136,9 +138,16 @@ function schedNs(pid: number | undefined): { run: number; wait: number } {
   }
 }
 
+/** /metrics needs a token in production: this bench's own. */
+const METRICS_TOKEN = randomBytes(24).toString('hex');
+
 /** The group commit's counters, from the API's /metrics. */
 async function groupCommitCounts(apiUrl: string): Promise<{ flushes: number; rows: number }> {
-  const text = await (await fetch(`${apiUrl}/metrics`)).text();
+  const res = await fetch(`${apiUrl}/metrics`, {
+    headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+  });
+  if (!res.ok) throw new Error(`GET /metrics answered ${res.status}: ${await res.text()}`);
+  const text = await res.text();
   const read = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
   return {
     flushes: read('collector_publisher_group_commit_flushes_total'),
@@ -323,7 +332,15 @@ async function nodeMultiRow(url: string, rows: number): Promise<Rate> {
 async function main() {
   const usePgbench = has('pgbench');
   const usePsql = has('psql');
-  const bench = await benchCollector('ingest', 1);
+  // As deployed (compose sets NODE_ENV=production), like bench:graphql: Fastify takes its
+  // production paths, and no CORS origin is configured. POST /data without API keys.
+  const bench = await benchCollector('ingest', 1, {
+    env: {
+      NODE_ENV: 'production',
+      COLLECTOR_PUBLISHER_AUTH: 'optional',
+      COLLECTOR_METRICS_TOKEN: METRICS_TOKEN,
+    },
+  });
   const dir = await mkdtemp(path.join(os.tmpdir(), 'collector-bench-ingest-'));
   try {
     say(`booting a fresh collector (1 publisher) in ${bench.dataDir}...`);
@@ -425,7 +442,7 @@ async function main() {
     const m = (rs: Rate[], f: (r: Rate) => number = (r) => r.tps) => median(rs.map(f));
     console.log(
       `\nIngest into one publisher, ${new Date().toISOString()}; ${os.availableParallelism()} CPUs ` +
-        `(${os.cpus()[0]?.model.trim()}), node ${process.version}, embedded PostgreSQL; ` +
+        `(${os.cpus()[0]?.model.trim()}), node ${process.version} (NODE_ENV=production), embedded PostgreSQL; ` +
         `${ROUNDS} rounds of ${DURATION} s per case, alternating; medians over rounds.`,
     );
     console.log(`Single-row baseline: ${baseName}. Batch baseline: ${copyName}.\n`);

@@ -306,6 +306,10 @@ export function createHttpServer(options: HttpOptions): FastifyInstance {
     onConstructorPoisoning: 'ignore',
   }) as unknown as FastifyInstance;
 
+  // Silent (benchmarks, some deployments): a request's logger is the app's own. Fastify otherwise
+  // makes a pino child with the request id for every request, to log nothing.
+  if (opts.logLevel === 'silent') app.setChildLoggerFactory((logger) => logger);
+
   const origins = opts.corsOrigins;
   if (origins.length > 0) {
     void app.register(cors, {

@@ -82,9 +82,6 @@ export async function buildGatewayApp(
   extra: { monitorDb?: SubscriberDb } = {},
 ): Promise<FastifyInstance> {
   const app = createHttpServer({ ...config, graphqlPath: '/graphql' });
-  // Silent (benchmarks, some deployments): a request's logger is the app's own. Fastify otherwise
-  // makes a pino child with the request id for every request, to log nothing.
-  if (config.logLevel === 'silent') app.setChildLoggerFactory((logger) => logger);
   const throttle = new LoginThrottle();
   const registry = createRegistry();
   registerHttpMetrics(app, registry);

@@ -11,6 +11,7 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { createKysely } from '../common/db.js';
+import { createHttpServer } from '../common/http.js';
 import { createLoaders } from '../subscriber-graphql/context.js';
 import type { SubscriberDB } from '../subscriber-graphql/db.js';
 import { searchOf } from '../subscriber-graphql/handler.js';
@@ -150,5 +151,22 @@ describe('work done only when asked for', () => {
     } finally {
       await db.destroy();
     }
+  });
+});
+
+describe('the per-request logger (common/http.ts)', () => {
+  it('at silent, a request logs through the app logger; otherwise through a child with its id', async () => {
+    const loggers = async (logLevel: 'silent' | 'info') => {
+      const app = createHttpServer({ bodyLimit: 1024, logLevel, corsOrigins: [] });
+      app.get('/which', async (request) => ({ own: request.log === app.log }));
+      try {
+        const res = await app.inject({ method: 'GET', url: '/which' });
+        return (res.json() as { own: boolean }).own;
+      } finally {
+        await app.close();
+      }
+    };
+    expect(await loggers('silent')).toBe(true);
+    expect(await loggers('info')).toBe(false);
   });
 });
