@@ -191,13 +191,10 @@ describe.sequential('collector publishers', { timeout: 90_000 }, () => {
   });
 
   it('a duplicate key stops one subscription with its error; resume --skip-failed-transaction restores the flow, and the other publisher never stops', async () => {
+    // The same UUID on two publishers: pub2's row arrives first, pub1's then conflicts with it.
     const dup = randomUUID();
-    await withClient(c.subscriberAdminUrl, (db) =>
-      db.query(
-        `INSERT INTO data (id, publisher, data, created_at) VALUES ($1, 'pub1', '{"local":true}', now())`,
-        [dup],
-      ),
-    );
+    await insertOnPublisher(1, dup);
+    await arrives(dup);
     await insertOnPublisher(0, dup);
     const stopped = await waitState('pub1', 'stopped by error');
     // disable_on_error: the conflict disables the subscription once, cleanly, instead of failing
@@ -238,12 +235,12 @@ describe.sequential('collector publishers', { timeout: 90_000 }, () => {
     if (process.env.SHOW_CLI) console.log(res.stdout);
     await arrives(after);
     await waitState('pub1', 'streaming');
-    // The subscriber's own row stayed; the publisher's copy was skipped.
+    // pub2's row stayed; pub1's copy was skipped.
     const kept = await withClient(c.subscriberAdminUrl, async (db) => {
-      const { rows } = await db.query('SELECT data FROM data WHERE id = $1', [dup]);
-      return rows[0]?.data;
+      const { rows } = await db.query('SELECT publisher FROM data WHERE id = $1', [dup]);
+      return rows;
     });
-    expect(kept).toEqual({ local: true });
+    expect(kept).toEqual([{ publisher: 'pub2' }]);
     expect((await stateOf('pub2')).state).toBe('streaming');
     await arrives(await insertOnPublisher(1));
   });
