@@ -294,7 +294,16 @@ export async function disabledByError(
     SELECT oid::int AS oid FROM pg_subscription WHERE subname = ${subscription}`.execute(db);
   const log = await readServerLog(db);
   if (!rows[0] || !('text' in log)) return null;
-  const events = readSubscriptionLog(log.text, subscription, rows[0].oid);
+  return disableCause(readSubscriptionLog(log.text, subscription, rows[0].oid));
+}
+
+/**
+ * Whether disable_on_error disabled the subscription since its worker last started, with the error
+ * that made it act (the last one logged before it did); null when the log shows no such disable.
+ */
+function disableCause(
+  events: SubscriptionLog,
+): { error?: LogError & { index: number }; brokenStream: boolean } | null {
   const disabled = events.lastDisabledByError;
   if (!disabled || (events.lastStarted && events.lastStarted.index > disabled.index)) return null;
   const error =
@@ -509,23 +518,14 @@ export async function fleetStatus(
         state = 'slot lost';
         reason = describe(errorAfterStart);
       } else if (!sub.enabled) {
-        const byError =
-          events.lastDisabledByError &&
-          (events.lastStarted === undefined ||
-            events.lastDisabledByError.index > events.lastStarted.index);
-        // The error that made disable_on_error act: the last one logged before it did.
-        const cause =
-          lastError &&
-          lastError.index < (events.lastDisabledByError?.index ?? Number.POSITIVE_INFINITY)
-            ? lastError
-            : undefined;
-        if (byError && cause?.kind === 'connect') {
+        const byError = disableCause(events);
+        if (byError?.brokenStream && byError.error) {
           state = 'unreachable';
           brokenStream = true;
-          reason = `${describe(cause)}; the subscription was disabled when its stream broke: the gateway's fleet monitor re-enables it, or run collector publishers resume ${sub.name}`;
+          reason = `${describe(byError.error)}; the subscription was disabled when its stream broke: the gateway's fleet monitor re-enables it, or run collector publishers resume ${sub.name}`;
         } else if (byError || (!('text' in log) && applyErrorCount + syncErrorCount > 0)) {
           // Without the log, errors since the counters were reset are the best evidence there is.
-          stoppedBy(cause?.kind === 'connect' ? undefined : cause);
+          stoppedBy(byError?.error);
         } else {
           state = 'disabled';
           reason = 'disabled by ALTER SUBSCRIPTION … DISABLE';

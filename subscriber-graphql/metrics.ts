@@ -70,7 +70,7 @@ export function fleetMetrics(registry: Registry, monitor: FleetMonitor): void {
   );
   gauge(
     'collector_publisher_lag_seconds',
-    'Replay lag the publisher reports for the subscription (needs pg_read_all_stats there)',
+    'Replay lag the publisher reports for the subscription (through collector_slot_lag, or a login with pg_read_all_stats)',
     (s) => s.lagSeconds,
   );
   gauge(

@@ -102,7 +102,14 @@ export class FleetMonitor {
     let timer: NodeJS.Timeout | undefined;
     try {
       const statuses = await Promise.race([
-        fleetStatus(this.db, this.opts.publisherUrls ?? new Map(), { monitor: true }),
+        // Re-enabling runs within the same time bound: a database that stops answering cannot
+        // hold the refresh (and the `publishers` query waiting on it).
+        fleetStatus(this.db, this.opts.publisherUrls ?? new Map(), { monitor: true }).then(
+          async (statuses) => {
+            await this.reenableBrokenStreams(statuses);
+            return statuses;
+          },
+        ),
         new Promise<never>((_, reject) => {
           timer = setTimeout(
             () => reject(new Error(`no status within ${this.opts.timeoutMs} ms`)),
@@ -111,7 +118,6 @@ export class FleetMonitor {
         }),
       ]);
       this.noteChanges(statuses);
-      await this.reenableBrokenStreams(statuses);
       this.snapshot = {
         at: Date.now(),
         statuses,
