@@ -7,15 +7,17 @@
  * (pg_subscription.subconninfo, the server log). The gateway is no superuser: its monitor has its
  * own small pool whose sessions run as collector_monitor (`-c role=collector_monitor`), a role the
  * gateway's login may SET but does not inherit (sql/subscriber/022_monitor.sql). That role may
- * only call two SECURITY DEFINER functions (the subscriptions, their conninfo without its
- * password; the log lines of replication workers) and read how far each subscription has applied.
+ * only call three SECURITY DEFINER functions (the subscriptions, their conninfo without its
+ * password; the log lines of replication workers; ENABLE of a subscription that a broken stream
+ * stopped, sql/subscriber/024) and read how far each subscription has applied.
  *
  * The publishers' side (slot, lag) is asked with logins of their own, COLLECTOR_PUBLISHER_MONITOR_URLS,
  * never with the subscriptions' replication password (as good as a publisher's superuser's: a
- * logical walsender accepts BASE_BACKUP). Any role that may connect to the publisher's database
- * can read pg_replication_slots and pg_current_wal_lsn(); the lag in seconds (pg_stat_replication)
- * needs pg_read_all_stats there, and is unknown without it. A publisher without a URL is not
- * asked: its lag is unknown, and a dropped slot shows only once the worker logs it.
+ * logical walsender accepts BASE_BACKUP). Setup makes collector_lag for that on each publisher
+ * (sql/publisher/013): it may only call collector_slot_lag(), which answers the slot and the lag
+ * in bytes and seconds. Another login that may connect reads the slot and the lag in bytes, and
+ * the lag in seconds with pg_read_all_stats. A publisher without a URL is not asked: its lag is
+ * unknown, and a dropped slot shows only once the worker logs it.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { type Kysely, sql } from 'kysely';
