@@ -20,7 +20,7 @@ import { migrate } from '../common/migrate.js';
 import { projectRoot } from '../common/paths.js';
 import type { RunningService } from '../common/service.js';
 import { startPublisherApi } from '../publisher-api/start.js';
-import { collector, http, withClient } from './helpers.js';
+import { collector, http, waitFor, withClient } from './helpers.js';
 
 const pub = () =>
   collector().publishers[0] as { url: string; adminUrl: string; apiDatabaseUrl: string };
@@ -143,33 +143,75 @@ describe('collector_json_servable: the same rule in SQL, without writing numbers
     });
   });
 
-  it('says yes at exactly 4 MiB and no past it, zeros included, and answers fast', async () => {
-    const docs = {
-      ordinary: '{"a": {"b": [1, 2.5, 0, -3, "1e300", true, null]}, "c": 12345678901234567}',
-      atLimit: array(32, '1e131071'),
-      overByOne: `[${Array(32).fill('1e131071').join(', ')}, 1e19]`,
-      poison: array(4200, '1e131071'),
-      zeros: array(300, '0e-16383'),
-    };
-    await withClient(pub().adminUrl, async (c) => {
-      const servable = async (doc: string) => {
-        const began = performance.now();
-        const { rows } = await c.query<{ ok: boolean }>(
-          'SELECT collector_json_servable($1::jsonb) AS ok',
-          [doc],
-        );
-        return { ok: rows[0]?.ok, ms: performance.now() - began };
+  it.each([
+    ['publisher', () => pub().adminUrl],
+    ['subscriber', () => collector().subscriberAdminUrl],
+  ])(
+    'says yes at exactly 4 MiB and no past it, zeros included, and answers fast (%s)',
+    async (_, url) => {
+      const docs = {
+        ordinary: '{"a": {"b": [1, 2.5, 0, -3, "1e300", true, null]}, "c": 12345678901234567}',
+        atLimit: array(32, '1e131071'),
+        overByOne: `[${Array(32).fill('1e131071').join(', ')}, 1e19]`,
+        poison: array(4200, '1e131071'),
+        zeros: array(300, '0e-16383'),
       };
-      expect((await servable(docs.ordinary)).ok).toBe(true);
-      expect((await servable(docs.atLimit)).ok).toBe(true);
-      expect((await servable(docs.overByOne)).ok).toBe(false);
-      expect((await servable(docs.zeros)).ok).toBe(false);
-      const poison = await servable(docs.poison);
-      expect(poison.ok).toBe(false);
-      expect(poison.ms).toBeLessThan(2000);
-      for (const doc of Object.values(docs)) {
-        expect(counted(doc) <= MAX_NUMBER_TEXT_BYTES).toBe((await servable(doc)).ok);
-      }
+      await withClient(url(), async (c) => {
+        const servable = async (doc: string) => {
+          const began = performance.now();
+          const { rows } = await c.query<{ ok: boolean }>(
+            'SELECT collector_json_servable($1::jsonb) AS ok',
+            [doc],
+          );
+          return { ok: rows[0]?.ok, ms: performance.now() - began };
+        };
+        expect((await servable(docs.ordinary)).ok).toBe(true);
+        expect((await servable(docs.atLimit)).ok).toBe(true);
+        expect((await servable(docs.overByOne)).ok).toBe(false);
+        expect((await servable(docs.zeros)).ok).toBe(false);
+        const poison = await servable(docs.poison);
+        expect(poison.ok).toBe(false);
+        expect(poison.ms).toBeLessThan(2000);
+        for (const doc of Object.values(docs)) {
+          expect(counted(doc) <= MAX_NUMBER_TEXT_BYTES).toBe((await servable(doc)).ok);
+        }
+      });
+    },
+  );
+});
+
+describe('the servable column on the subscriber, computed by the replication apply worker', () => {
+  it('is computed for each replicated row through a PL/pgSQL wrapper, not an inlined SQL body', async () => {
+    // The apply worker prepares generated columns again for every row: an SQL-standard function
+    // there is read back from its stored node tree each time (sql/subscriber/025).
+    const pubUrl = collector().publishers[0]?.url as string;
+    const created = await http<{ id: string }>(`${pubUrl}/data`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"data": {"counted": 1e19, "small": 0.5}}',
+    });
+    expect(created.status).toBe(201);
+    await withClient(collector().subscriberAdminUrl, async (c) => {
+      const row = await waitFor('the row on the subscriber', async () => {
+        const { rows } = await c.query<{ servable: boolean }>(
+          'SELECT servable FROM data WHERE id = $1',
+          [created.body.id],
+        );
+        return rows[0];
+      });
+      expect(row.servable).toBe(true);
+      const { rows } = await c.query<{ lang: string; column: string }>(
+        `SELECT l.lanname AS lang, pg_get_expr(d.adbin, d.adrelid) AS column
+           FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+           JOIN pg_depend dep ON dep.classid = 'pg_attrdef'::regclass AND dep.objid = d.oid
+                             AND dep.refclassid = 'pg_proc'::regclass
+           JOIN pg_proc p ON p.oid = dep.refobjid JOIN pg_language l ON l.oid = p.prolang
+          WHERE a.attname = 'servable' ORDER BY d.adrelid::regclass::text`,
+      );
+      expect(rows).toEqual([
+        { lang: 'plpgsql', column: 'collector_json_servable(body)' },
+        { lang: 'plpgsql', column: 'collector_json_servable(data)' },
+      ]);
     });
   });
 });
