@@ -108,37 +108,60 @@ export async function insertDatum(db: Db, bodyJson: string): Promise<StoredDatum
  * and parsed back by PostgreSQL's array_in; `string_to_table` only looks for the separator.
  * U+001E (record separator) cannot occur in a JSON text: JSON escapes every control character
  * inside strings, and allows none outside them (the parsers that checked the bodies refuse it).
- * A text that holds one anyway (or an empty one) goes through `INSERT_MANY_ARRAY` instead.
+ * A text that holds one anyway (or an empty one) goes through the `unnest($1::text[])` form.
  *
  * The rows come back in input order: the SELECT feeds them to the INSERT sorted by position, and
  * RETURNING yields them in the order they were inserted (PostgreSQL does not promise that in
  * words; the API's role may not choose ids to join on, and the tests pin the order).
  */
 const ROW_SEPARATOR = '\x1e';
-const INSERT_MANY = `INSERT INTO data (data)
-SELECT (t.body::jsonb) -> 'data' FROM string_to_table($1, E'\\x1e') WITH ORDINALITY AS t(body, n)
+const FROM_JOINED = `string_to_table($1, E'\\x1e')`;
+const FROM_ARRAY = 'unnest($1::text[])';
+const WITH_DATA = `id, publisher, data::text AS "dataJson", created_at AS "createdAt"`;
+const WITHOUT_DATA = `id, publisher, created_at AS "createdAt"`;
+const insertManyText = (from: string, returning: string) => `INSERT INTO data (data)
+SELECT (t.body::jsonb) -> 'data' FROM ${from} WITH ORDINALITY AS t(body, n)
 ORDER BY t.n
-RETURNING id, publisher, data::text AS "dataJson", created_at AS "createdAt"`;
-const INSERT_MANY_ARRAY = `INSERT INTO data (data)
-SELECT (t.body::jsonb) -> 'data' FROM unnest($1::text[]) WITH ORDINALITY AS t(body, n)
-ORDER BY t.n
-RETURNING id, publisher, data::text AS "dataJson", created_at AS "createdAt"`;
+RETURNING ${returning}`;
+/** The statements by name: [joined text, text[]] × [with the stored JSON, without]. */
+const INSERT_MANY = {
+  withData: [
+    ['collector_insert_many', insertManyText(FROM_JOINED, WITH_DATA)],
+    ['collector_insert_many_array', insertManyText(FROM_ARRAY, WITH_DATA)],
+  ],
+  withoutData: [
+    ['collector_insert_batch', insertManyText(FROM_JOINED, WITHOUT_DATA)],
+    ['collector_insert_batch_array', insertManyText(FROM_ARRAY, WITHOUT_DATA)],
+  ],
+} as const;
 
 /**
- * Stores the `data` member of each of `bodies` (`{"data": …}` texts, checked) with `INSERT_MANY`,
- * through Kysely (a batch, in or out of a transaction) or on the group commit's own connections.
- * Precompiled: the text never changes, so there is nothing for Kysely to build per call.
+ * Stores the `data` member of each of `bodies` (`{"data": …}` texts, checked) with one
+ * multi-row INSERT, through Kysely (a batch, in or out of a transaction) or on the group commit's
+ * own connections. Precompiled: the text never changes, so there is nothing for Kysely to build
+ * per call. `withData: false` (POST /data/batch, whose answer names ids only) leaves the stored
+ * JSON out of the rows returned: PostgreSQL does not write it out, nor `pg` read it back.
  */
 export async function insertMany(
   db: Db | InsertConnections,
   bodies: readonly string[],
-): Promise<StoredDatum[]> {
+  opts: { withData: false },
+): Promise<Array<Omit<StoredDatum, 'dataJson'>>>;
+export async function insertMany(
+  db: Db | InsertConnections,
+  bodies: readonly string[],
+  opts?: { withData: true },
+): Promise<StoredDatum[]>;
+export async function insertMany(
+  db: Db | InsertConnections,
+  bodies: readonly string[],
+  opts: { withData: boolean } = { withData: true },
+): Promise<Array<Omit<StoredDatum, 'dataJson'>>> {
   // Never true for bodies a JSON parser accepted; the array form stores any text correctly. (An
   // empty text would vanish: string_to_table('') has no rows.)
   const asArray = bodies.some((b) => b === '' || b.includes(ROW_SEPARATOR));
-  const [name, text, param] = asArray
-    ? ['collector_insert_many_array', INSERT_MANY_ARRAY, bodies]
-    : ['collector_insert_many', INSERT_MANY, bodies.join(ROW_SEPARATOR)];
+  const [name, text] = INSERT_MANY[opts.withData ? 'withData' : 'withoutData'][asArray ? 1 : 0];
+  const param = asArray ? bodies : bodies.join(ROW_SEPARATOR);
   const rows =
     db instanceof InsertConnections
       ? await db.query<StoredDatum>(name, text, [param])

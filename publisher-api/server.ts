@@ -154,7 +154,7 @@ export function buildPublisherApp(
     if (typeof body?.ndjson === 'string' && type.startsWith('application/x-ndjson')) {
       items = ndjsonItems(body.ndjson, maxBatchItems);
     } else if (typeof body?.text === 'string' && type.startsWith('application/json')) {
-      items = jsonArrayItems(body.text, maxBatchItems);
+      items = jsonArrayItems(body.text, body.value, maxBatchItems);
     } else {
       throw new AppError(
         'UNSUPPORTED_MEDIA_TYPE',

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../common/env.js';
 import type { RunningService } from '../common/service.js';
 import { generateApiKey, hashApiKey, storeApiKey } from '../publisher-api/api-keys.js';
+import { arrayElementTexts } from '../publisher-api/batch.js';
 import { publisherConfigFromEnv } from '../publisher-api/config.js';
 import type { PublisherDB } from '../publisher-api/db.js';
 import { collector, http, replicated, startTestApi, uniqueTag, withClient } from './helpers.js';
@@ -141,6 +142,38 @@ describe('POST /data/batch: JSON array', () => {
     expect(broken.body.error?.message).toMatch(/Malformed JSON/);
     const text = await postBatch('{"data": 1}', 'text/plain');
     expect(text.status).toBe(415);
+  });
+});
+
+describe('arrayElementTexts: each item of a JSON array body as its own text', () => {
+  it.each([
+    ['plain', '[{"data": 1},{"data": 2}]'],
+    ['whitespace everywhere', ' \r\n\t[ \n {"data": 1} \t,\r\n {"data" : [ 2 , 3 ] }\n ] \n'],
+    [
+      'strings holding brackets, commas and quotes',
+      '[{"data": "],[{}\\"\\\\"}, {"data": {"a": "}"}}]',
+    ],
+    ['escaped backslash before a closing quote', '[{"data": "x\\\\"}, {"data": "\\u005d,"}]'],
+    ['nested arrays and objects', '[{"data": [[1, [2]], {"b": [{"c": []}]}]}, {"data": {}}]'],
+    ['scalars and an empty array', '[1, "a", null, true, [], {}]'],
+    ['one item', '[{"data": 12345678901234567890123}]'],
+    ['no items', '[]'],
+  ])('%s', (_, text) => {
+    const texts = arrayElementTexts(text);
+    const items = JSON.parse(text) as unknown[];
+    expect(texts).toHaveLength(items.length);
+    // Each text is exactly one item: it parses alone, to that item.
+    texts.forEach((t, i) => {
+      expect(t).toBe(t.trim());
+      expect(JSON.parse(t)).toEqual(items[i]);
+    });
+  });
+
+  it('keeps the digits of each number as sent', () => {
+    expect(arrayElementTexts('[{"data": 0.10000000000000000000000001}, -1e400]')).toEqual([
+      '{"data": 0.10000000000000000000000001}',
+      '-1e400',
+    ]);
   });
 });
 
