@@ -22,7 +22,7 @@
  * A benchmark, not a test: it fails only if a request or a baseline fails.
  */
 
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -81,6 +81,8 @@ interface Rate {
   cpu?: Cpu;
   /** POST /data only: where the API and the load generator spent the wall time (see `Waits`). */
   waits?: Waits;
+  /** Seconds the subscriber took, after the measurement, to have every row (see `settle`). */
+  catchUp?: number;
 }
 
 /**
@@ -329,6 +331,68 @@ async function nodeMultiRow(url: string, rows: number): Promise<Rate> {
   return { tps: rows / ((performance.now() - started) / 1000), latency: Number.NaN };
 }
 
+/**
+ * Waits until the subscriber has confirmed every change of the publisher (its slot's
+ * confirmed_flush_lsn has reached the publisher's current WAL position), and returns how long
+ * that took, in seconds. Run after each measurement: a side that outruns replication leaves a
+ * backlog that the apply worker works off afterwards, on the same 2 cores, and without this it
+ * would land in the next side's measurement instead of its own.
+ */
+async function settle(adminUrl: string, timeoutMs = 300_000): Promise<number> {
+  const c = new pg.Client({ connectionString: adminUrl });
+  await c.connect();
+  const began = performance.now();
+  try {
+    for (;;) {
+      const { rows } = await c.query<{ behind: string }>(
+        `SELECT coalesce(max(pg_current_wal_lsn() - confirmed_flush_lsn), 0) AS behind
+           FROM pg_replication_slots WHERE slot_type = 'logical'`,
+      );
+      if (Number(rows[0]?.behind ?? 0) <= 0) return (performance.now() - began) / 1000;
+      if (performance.now() - began > timeoutMs) {
+        throw new Error(
+          `the subscriber is still ${rows[0]?.behind} bytes behind after ${timeoutMs / 1000} s`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    await c.end();
+  }
+}
+
+/**
+ * The HTTP floor: a Node http server, in a process of its own, that reads each request's body and
+ * answers 201 with a small JSON at once, without a database. What autocannon and Node's HTTP stack
+ * alone cost per request on this machine: at concurrency 1 no server that answers after its
+ * commit can take less than this floor's time plus the commit's.
+ */
+const FLOOR_SERVER = `
+const http = require('node:http');
+const server = http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    const value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    const out = JSON.stringify({ id: '00000000-0000-0000-0000-000000000000', data: value.data });
+    res.writeHead(201, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(out) });
+    res.end(out);
+  });
+});
+server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));
+`;
+
+async function floorServer(): Promise<{ url: string; pid?: number; stop: () => void }> {
+  const child = spawn(process.execPath, ['-e', FLOOR_SERVER], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<string>((resolve, reject) => {
+    child.stdout.once('data', (d: Buffer) => resolve(d.toString().trim()));
+    child.once('exit', (code) => reject(new Error(`the floor server exited (${code})`)));
+  });
+  return { url: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => child.kill() };
+}
+
 async function main() {
   const usePgbench = has('pgbench');
   const usePsql = has('psql');
@@ -342,12 +406,17 @@ async function main() {
     },
   });
   const dir = await mkdtemp(path.join(os.tmpdir(), 'collector-bench-ingest-'));
+  let floorStop: (() => void) | undefined;
   try {
     say(`booting a fresh collector (1 publisher) in ${bench.dataDir}...`);
     const c = await bench.start();
     const p = c.publishers[0];
     if (!p) throw new Error('no publisher');
     const dbUrl = p.apiDatabaseUrl;
+    const adminUrl = p.adminUrl;
+    const floor = await floorServer();
+    floorStop = floor.stop;
+    const floorRates: Rate[] = [];
     const pids = { api: p.api.pid, postgres: p.cluster.pid };
     const one = `{"data": ${DATUM}}`;
     const single = new Map<number, { base: Rate[]; http: Rate[] }>();
@@ -382,17 +451,24 @@ async function main() {
             // A warm-up may see no transaction at all on a busy machine (32 connections take a
             // while to open): only the measurement must succeed.
             await baseline(n, WARMUP).catch(() => undefined);
-            r.base.push(await withCpu(pids, () => baseline(n, DURATION)));
+            await settle(adminUrl);
+            const rate = await withCpu(pids, () => baseline(n, DURATION));
+            r.base.push({ ...rate, catchUp: await settle(adminUrl) });
           },
           async () => {
             await cannon(`${p.url}/data`, one, n, WARMUP);
-            r.http.push(
-              await withWaits({ pid: pids.api, url: p.url }, () =>
-                withCpu(pids, () => cannon(`${p.url}/data`, one, n, DURATION)),
-              ),
+            await settle(adminUrl);
+            const rate = await withWaits({ pid: pids.api, url: p.url }, () =>
+              withCpu(pids, () => cannon(`${p.url}/data`, one, n, DURATION)),
             );
+            r.http.push({ ...rate, catchUp: await settle(adminUrl) });
           },
         ];
+        // The HTTP floor, once per round at concurrency 1 (see FLOOR_SERVER).
+        if (n === 1) {
+          await cannon(`${floor.url}/data`, one, 1, WARMUP);
+          floorRates.push(await cannon(`${floor.url}/data`, one, 1, DURATION));
+        }
         // Alternate which goes first, so a drift in the machine's speed hits both alike.
         if (round % 2 === 0) sides.reverse();
         for (const side of sides) await side();
@@ -408,12 +484,15 @@ async function main() {
         const url = `${p.url}/data/batch`;
         const sides = [
           async () => {
-            r.copy.push(await copy(COPY_ROWS));
+            await settle(adminUrl);
+            const rate = await copy(COPY_ROWS);
+            r.copy.push({ ...rate, catchUp: await settle(adminUrl) });
           },
           async () => {
             await cannon(url, arrayBody, BATCH_CONNECTIONS, WARMUP);
+            await settle(adminUrl);
             const a = await cannon(url, arrayBody, BATCH_CONNECTIONS, DURATION);
-            r.json.push({ tps: a.tps * size, latency: a.latency });
+            r.json.push({ tps: a.tps * size, latency: a.latency, catchUp: await settle(adminUrl) });
             const nd = await cannon(
               url,
               ndjsonBody,
@@ -421,7 +500,11 @@ async function main() {
               DURATION,
               'application/x-ndjson',
             );
-            r.ndjson.push({ tps: nd.tps * size, latency: nd.latency });
+            r.ndjson.push({
+              tps: nd.tps * size,
+              latency: nd.latency,
+              catchUp: await settle(adminUrl),
+            });
           },
         ];
         if (round % 2 === 0) sides.reverse();
@@ -440,6 +523,7 @@ async function main() {
       ? `psql \\copy of ${int(COPY_ROWS)} rows`
       : `1,000-row multi-row INSERTs from Node (no psql here), ${int(COPY_ROWS)} rows`;
     const m = (rs: Rate[], f: (r: Rate) => number = (r) => r.tps) => median(rs.map(f));
+    const catchUp = (rs: Rate[]) => m(rs, (x) => x.catchUp ?? Number.NaN).toFixed(1);
     console.log(
       `\nIngest into one publisher, ${new Date().toISOString()}; ${os.availableParallelism()} CPUs ` +
         `(${os.cpus()[0]?.model.trim()}), node ${process.version} (NODE_ENV=production), embedded PostgreSQL; ` +
@@ -448,7 +532,14 @@ async function main() {
     console.log(`Single-row baseline: ${baseName}. Batch baseline: ${copyName}.\n`);
     console.log(
       table(
-        ['single row', 'baseline rows/s', 'POST /data rows/s', 'ratio', 'baseline / HTTP mean ms'],
+        [
+          'single row',
+          'baseline rows/s',
+          'POST /data rows/s',
+          'ratio',
+          'baseline / HTTP mean ms',
+          'subscriber caught up after (s)',
+        ],
         CONCURRENCIES.map((n) => {
           const r = single.get(n) as { base: Rate[]; http: Rate[] };
           const ratios = r.http.map((h, i) => h.tps / (r.base[i] as Rate).tps);
@@ -458,9 +549,21 @@ async function main() {
             int(m(r.http)),
             `${median(ratios).toFixed(2)}x (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`,
             `${m(r.base, (x) => x.latency).toFixed(2)} / ${m(r.http, (x) => x.latency).toFixed(2)}`,
+            `${catchUp(r.base)} / ${catchUp(r.http)}`,
           ];
         }),
       ),
+    );
+    // At concurrency 1 each request waits for the one before: the floor's time per request plus
+    // the baseline's (one commit) bound any server that answers after its commit.
+    const floorRate = m(floorRates);
+    const base1 = m((single.get(1) as { base: Rate[] }).base);
+    const bound = 1 / (1 / floorRate + 1 / base1);
+    console.log(
+      `\nHTTP floor at concurrency 1 (autocannon against a Node http server that answers at once, ` +
+        `no database): ${int(floorRate)} requests/s, ${((1000 / floorRate) * 1000).toFixed(0)} µs per request. ` +
+        `With one commit per request (the baseline's ${((1000 / base1) * 1000).toFixed(0)} µs), no server ` +
+        `can exceed ${int(bound)} rows/s at concurrency 1 here: ${(bound / base1).toFixed(2)}x the baseline.`,
     );
     console.log('');
     const cpu = (rs: Rate[], k: keyof Cpu) => m(rs, (x) => x.cpu?.[k] ?? Number.NaN);
@@ -514,7 +617,15 @@ async function main() {
     console.log('');
     console.log(
       table(
-        ['batch', 'COPY rows/s', 'JSON array rows/s', 'ratio', 'NDJSON rows/s', 'ratio'],
+        [
+          'batch',
+          'COPY rows/s',
+          'JSON array rows/s',
+          'ratio',
+          'NDJSON rows/s',
+          'ratio',
+          'subscriber caught up after (s): COPY / JSON / NDJSON',
+        ],
         BATCH_SIZES.map((size) => {
           const r = batches.get(size) as { copy: Rate[]; json: Rate[]; ndjson: Rate[] };
           const copyRate = m(r.copy);
@@ -525,11 +636,13 @@ async function main() {
             `${(m(r.json) / copyRate).toFixed(2)}x`,
             int(m(r.ndjson)),
             `${(m(r.ndjson) / copyRate).toFixed(2)}x`,
+            `${catchUp(r.copy)} / ${catchUp(r.json)} / ${catchUp(r.ndjson)}`,
           ];
         }),
       ),
     );
   } finally {
+    floorStop?.();
     await rm(dir, { recursive: true, force: true });
     await bench.cleanup();
   }
