@@ -12,7 +12,9 @@
  * digit: an NDJSON line is its own text; an array item is its slice of the body's text
  * (`arrayElementTexts`). The parsed values (JSON.parse) are only checked for their shape.
  *
- * One multi-row INSERT (`insertMany`): one transaction, so a bad item stores nothing at all.
+ * One multi-row INSERT (`insertMany`), through the group commit, which may store concurrent batches
+ * and single rows in the same statement: one transaction, so a bad item stores nothing of its
+ * batch (the group commit then stores the others' rows without it).
  */
 import { AppError, badInput, toAppError } from '../common/errors.js';
 import type { PublisherDb } from './db.js';
@@ -159,9 +161,15 @@ export function ndjsonItems(body: string, maxItems: number): BatchItems {
  * Stores every item, or none. When jsonb refuses an item (a string with \u0000), the error names
  * it: the failed statement stored nothing, and PostgreSQL then says which text it refuses.
  */
-export async function storeBatch(db: PublisherDb, items: BatchItems): Promise<BatchRow[]> {
+export async function storeBatch(
+  db: PublisherDb,
+  items: BatchItems,
+  /** Where the statement runs: POST /data's group commit (publisher-api/group-commit.ts). */
+  groupCommit?: { insertBatch(bodies: readonly string[]): Promise<BatchRow[]> },
+): Promise<BatchRow[]> {
   try {
-    return await insertMany(db, items.texts, { withData: false });
+    return await (groupCommit?.insertBatch(items.texts) ??
+      insertMany(db, items.texts, { withData: false }));
   } catch (e) {
     if (toAppError(e)?.code === 'BAD_USER_INPUT') {
       const bad = await firstInvalidJsonb(db, items.texts).catch(() => undefined);

@@ -16,10 +16,15 @@
  * rows/s), for about 10% more PostgreSQL CPU per row at 32 (smaller batches); more than two only
  * makes the batches smaller.
  *
- * One bad row must not fail its neighbours. A batch whose statement fails on its input (a string
- * with \u0000, which jsonb refuses) is retried row by row: the bad row gets its own 400, the
- * others are stored and get their 201s. A batch that fails for another reason (database down,
- * statement timeout) stored nothing, and every request in it gets that error.
+ * POST /data/batch goes through the same queue: a batch is one entry of many rows, never split
+ * across statements (all or nothing), and concurrent batches share a statement, and its commit,
+ * as single rows do. A flush takes whole entries up to the limits, at least one, however large.
+ *
+ * One bad row must not fail its neighbours. A flush whose statement fails on its input (a string
+ * with \u0000, which jsonb refuses) is retried request by request: the bad row (or the batch
+ * holding it) gets its own 400, the others are stored and get their 201s. A flush that fails for
+ * another reason (database down, statement timeout) stored nothing, and every request in it gets
+ * that error.
  */
 import { toAppError } from '../common/errors.js';
 import type { InsertConnections, PublisherDb } from './db.js';
@@ -32,14 +37,17 @@ export const GROUP_COMMIT_MAX_BYTES = 4 * 1024 * 1024;
 /** Flushes in flight at once (see the header). */
 export const GROUP_COMMIT_IN_FLIGHT = 2;
 
+/** One request's rows: one for POST /data, a batch's items for POST /data/batch. */
 interface Pending {
-  body: string;
-  resolve(datum: StoredDatum): void;
+  bodies: readonly string[];
+  /** POST /data echoes the stored JSON; a batch answers ids only. */
+  withData: boolean;
+  resolve(rows: StoredDatum[]): void;
   reject(error: unknown): void;
 }
 
 export interface GroupCommitStats {
-  /** Multi-row statements run (row-by-row retries after a bad row not included). */
+  /** Multi-row statements run (retries after a bad row not included). */
   flushes: number;
   rows: number;
 }
@@ -76,7 +84,28 @@ export class GroupCommit {
   /** Stores the `data` of a checked `{"data": …}` text; resolves once it has committed. */
   insert(bodyJson: string): Promise<StoredDatum> {
     return new Promise<StoredDatum>((resolve, reject) => {
-      this.queue.push({ body: bodyJson, resolve, reject });
+      this.queue.push({
+        bodies: [bodyJson],
+        withData: true,
+        resolve: (rows) => resolve(rows[0] as StoredDatum),
+        reject,
+      });
+      this.schedule();
+    });
+  }
+
+  /**
+   * Stores a batch's checked texts, all or nothing, in input order; resolves once they have
+   * committed. Concurrent batches (and single rows) share statements like single rows do; a
+   * batch whose statement fails on its input is retried on its own, so that only it fails.
+   */
+  insertBatch(bodies: readonly string[]): Promise<Array<Omit<StoredDatum, 'dataJson'>>> {
+    return this.enqueue(bodies, false);
+  }
+
+  private enqueue(bodies: readonly string[], withData: boolean): Promise<StoredDatum[]> {
+    return new Promise<StoredDatum[]>((resolve, reject) => {
+      this.queue.push({ bodies, withData, resolve, reject });
       this.schedule();
     });
   }
@@ -100,13 +129,22 @@ export class GroupCommit {
     });
   }
 
-  /** The next batch: at least one row, then up to the limits. */
+  /** The next flush: at least one request's rows, then whole requests up to the limits. */
   private take(): Pending[] {
     let n = 0;
+    let rows = 0;
     let size = 0;
-    while (n < this.queue.length && n < this.opts.maxRows) {
-      const len = (this.queue[n] as Pending).body.length;
-      if (n > 0 && size + len > this.opts.maxBytes) break;
+    while (n < this.queue.length) {
+      const next = this.queue[n] as Pending;
+      let len = 0;
+      for (const b of next.bodies) len += b.length;
+      if (
+        n > 0 &&
+        (rows + next.bodies.length > this.opts.maxRows || size + len > this.opts.maxBytes)
+      ) {
+        break;
+      }
+      rows += next.bodies.length;
       size += len;
       n++;
     }
@@ -114,32 +152,41 @@ export class GroupCommit {
   }
 
   private async flush(batch: Pending[]): Promise<void> {
+    const bodies =
+      batch.length === 1 ? (batch[0] as Pending).bodies : batch.flatMap((p) => p.bodies);
     this.stats.flushes++;
-    this.stats.rows += batch.length;
+    this.stats.rows += bodies.length;
     try {
-      const rows = await insertMany(
-        this.db,
-        batch.map((p) => p.body),
+      const rows = await this.store(
+        bodies,
+        batch.some((p) => p.withData),
       );
-      batch.forEach((p, i) => {
-        p.resolve(rows[i] as StoredDatum);
-      });
+      let at = 0;
+      for (const p of batch) {
+        p.resolve(rows.slice(at, at + p.bodies.length));
+        at += p.bodies.length;
+      }
     } catch (e) {
       if (batch.length === 1 || toAppError(e)?.code !== 'BAD_USER_INPUT') {
         for (const p of batch) p.reject(e);
         return;
       }
-      // The statement stored nothing; one row at a time, so only the bad ones fail. Rare, so
-      // plain: the statements queue on the connections.
+      // The statement stored nothing; one request at a time, so only the bad ones fail. Rare,
+      // so plain: the statements queue on the connections.
       await Promise.all(
         batch.map(async (p) => {
           try {
-            p.resolve((await insertMany(this.db, [p.body]))[0] as StoredDatum);
+            p.resolve(await this.store(p.bodies, p.withData));
           } catch (err) {
             p.reject(err);
           }
         }),
       );
     }
+  }
+
+  private store(bodies: readonly string[], withData: boolean): Promise<StoredDatum[]> {
+    // Rows stored without their JSON are only ever handed to insertBatch's callers.
+    return insertMany(this.db, bodies, { withData }) as Promise<StoredDatum[]>;
   }
 }

@@ -155,6 +155,11 @@ export async function insertMany(
 export async function insertMany(
   db: Db | InsertConnections,
   bodies: readonly string[],
+  opts: { withData: boolean },
+): Promise<Array<Omit<StoredDatum, 'dataJson'>>>;
+export async function insertMany(
+  db: Db | InsertConnections,
+  bodies: readonly string[],
   opts: { withData: boolean } = { withData: true },
 ): Promise<Array<Omit<StoredDatum, 'dataJson'>>> {
   // Never true for bodies a JSON parser accepted; the array form stores any text correctly. (An

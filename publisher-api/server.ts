@@ -162,7 +162,7 @@ export function buildPublisherApp(
           'one {"data": …} per line with "Content-Type: application/x-ndjson".',
       );
     }
-    const rows = await storeBatch(db, items);
+    const rows = await storeBatch(db, items, groupCommit);
     metrics.rowsInserted.inc(rows.length);
     return reply.status(201).type(JSON_TYPE).send(batchJson(rows));
   });

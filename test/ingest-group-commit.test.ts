@@ -34,13 +34,21 @@ const inserts = { ok: 0, failed: 0, failedRows: [] as number[] };
 
 /** The app's statements, counted like `inserts`: the deployed path. */
 class CountingConnections extends InsertConnections {
-  readonly counts = { ok: 0, failed: 0, failedRows: [] as number[], busy: 0, mostBusy: 0 };
+  readonly counts = {
+    ok: 0,
+    okRows: 0,
+    failed: 0,
+    failedRows: [] as number[],
+    busy: 0,
+    mostBusy: 0,
+  };
   override async query<R extends object>(name: string, text: string, values: unknown[]) {
     this.counts.busy++;
     this.counts.mostBusy = Math.max(this.counts.mostBusy, this.counts.busy);
     try {
       const rows = await super.query<R>(name, text, values);
       this.counts.ok++;
+      this.counts.okRows += paramRows(values[0]);
       return rows;
     } catch (e) {
       this.counts.failed++;
@@ -294,6 +302,106 @@ describe('group commit of POST /data', () => {
       expect(stored.get(r.body.id)).toContain(`"n": ${numbers[i % 3]}`);
     });
     await replicated(results[0]?.body.id as string);
+  });
+});
+
+describe('batches (POST /data/batch) in the group commit', () => {
+  const postBatch = (body: string) =>
+    http<{
+      items: Array<{ id: string; publisher: string; createdAt: string }>;
+      error?: { code: string; message: string };
+    }>(`${url}/data/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
+  const batchBody = (marker: string, b: number, n: number) =>
+    JSON.stringify(Array.from({ length: n }, (_, i) => ({ data: { marker, b, i } })));
+
+  it('8 concurrent batches and 8 single rows share statements; each answer is its own rows, in order', async () => {
+    const marker = uniqueTag('batches');
+    const before = conns.counts.ok + conns.counts.failed;
+    const rowsBefore = conns.counts.okRows;
+    const [batches, singles] = await Promise.all([
+      Promise.all(Array.from({ length: 8 }, (_, b) => postBatch(batchBody(marker, b, 40)))),
+      Promise.all(
+        Array.from({ length: 8 }, (_, i) => post(JSON.stringify({ data: { marker, i } }))),
+      ),
+    ]);
+    const statements = conns.counts.ok + conns.counts.failed - before;
+    expect(batches.map((r) => r.status)).toEqual(Array(8).fill(201));
+    expect(singles.map((r) => r.status)).toEqual(Array(8).fill(201));
+    singles.forEach((r, i) => {
+      expect(r.body.data).toEqual({ marker, i });
+    });
+    const stored = await storedTexts(marker);
+    expect(stored.size).toBe(8 * 40 + 8);
+    batches.forEach((r, b) => {
+      expect(r.body.items).toHaveLength(40);
+      r.body.items.forEach((item, i) => {
+        expect(JSON.parse(stored.get(item.id) as string)).toEqual({ marker, b, i });
+      });
+    });
+    // All of them through the group commit's connections, in fewer statements than requests.
+    expect(conns.counts.okRows - rowsBefore).toBe(8 * 40 + 8);
+    expect(statements).toBeLessThan(16);
+    console.log(`8 batches of 40 and 8 single rows, concurrently: ${statements} INSERT statements`);
+  });
+
+  it('a batch with a bad item amid concurrent batches and rows: only it fails, naming the item; nothing of it is stored', async () => {
+    const marker = uniqueTag('badbatch');
+    const bad = JSON.parse(batchBody(marker, 3, 20)) as unknown[];
+    const badBody = JSON.stringify(bad).replace(
+      `{"data":{"marker":"${marker}","b":3,"i":11}}`,
+      `{"data":{"marker":"${marker}","b":3,"i":11,"nul":"a\\u0000b"}}`,
+    );
+    expect(badBody).toContain('\\u0000');
+    const [batches, singles] = await Promise.all([
+      Promise.all(
+        Array.from({ length: 6 }, (_, b) =>
+          postBatch(b === 3 ? badBody : batchBody(marker, b, 20)),
+        ),
+      ),
+      Promise.all(
+        Array.from({ length: 10 }, (_, i) => post(JSON.stringify({ data: { marker, i } }))),
+      ),
+    ]);
+    expect(batches.map((r) => r.status)).toEqual([201, 201, 201, 400, 201, 201]);
+    expect(batches[3]?.body.error?.message).toMatch(
+      /^Item 11: Invalid value: .*Nothing was stored/,
+    );
+    expect(singles.map((r) => r.status)).toEqual(Array(10).fill(201));
+    const stored = [...(await storedTexts(marker)).values()].map(
+      (t) => JSON.parse(t) as { b?: number },
+    );
+    expect(stored).toHaveLength(5 * 20 + 10);
+    expect(stored.filter((d) => d.b === 3)).toEqual([]);
+  });
+
+  it('a batch larger than the row limit is one statement of its own, never split', async () => {
+    const marker = uniqueTag('bigbatch');
+    const conns2 = new CountingConnections(pub().apiDatabaseUrl, {
+      applicationName: 'test-big-batch',
+      size: GROUP_COMMIT_IN_FLIGHT,
+    });
+    try {
+      const group = new GroupCommit(conns2, { maxRows: 10, maxBytes: 1024 * 1024 });
+      const texts = (b: number, n: number) =>
+        Array.from({ length: n }, (_, i) => JSON.stringify({ data: { marker, b, i } }));
+      const [big, small, single] = await Promise.all([
+        group.insertBatch(texts(0, 25)),
+        group.insertBatch(texts(1, 4)),
+        group.insert(JSON.stringify({ data: { marker, single: true } })),
+      ]);
+      expect(big).toHaveLength(25);
+      expect(small).toHaveLength(4);
+      expect(JSON.parse(single.dataJson as string)).toEqual({ marker, single: true });
+      // The 25 alone (over the limit of 10), then the 4 and the single row together.
+      expect(group.stats).toEqual({ flushes: 2, rows: 30 });
+      expect(conns2.counts.ok).toBe(2);
+    } finally {
+      await conns2.close();
+    }
   });
 });
 
