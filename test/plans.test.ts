@@ -47,6 +47,22 @@ describe('index use', () => {
     expect(await plan(filter)).toContain(index);
   });
 
+  it('data has no index that another one covers (each costs the apply worker a B-tree insertion per row)', async () => {
+    const { rows } = await withClient(collector().subscriberAdminUrl, (c) =>
+      c.query<{ name: string }>(
+        `SELECT indexrelid::regclass::text AS name FROM pg_index
+          WHERE indrelid = 'data'::regclass ORDER BY 1`,
+      ),
+    );
+    expect(rows.map((r) => r.name)).toEqual([
+      'data_created_at_id_idx',
+      'data_data_gin_idx',
+      'data_pkey',
+      'data_publisher_id_idx',
+      'data_received_at_id_idx',
+    ]);
+  });
+
   it.each([
     ['received_at desc, id desc', 'data_received_at_id_idx'],
     ['publisher asc, id asc', 'data_publisher_id_idx'],
