@@ -8,7 +8,13 @@
  *   3. batches: `POST /data/batch` of 100 and 1,000 rows (autocannon) against raw COPY of the same
  *      rows into the same table (psql's `\copy`; without psql, 1,000-row multi-row INSERTs from
  *      Node), alternating too;
- *   4. prints Markdown tables with absolute figures and ratios (medians over the rounds), and the
+ *   4. around each measurement, waits until the subscriber has every row (and reports how long
+ *      that took after the measurement): a side that outruns replication would otherwise leave
+ *      its backlog to the apply worker during the next side's measurement, on the same cores;
+ *   5. at concurrency 1, measures two floors: autocannon against a Node http server that answers
+ *      at once, and the baseline's INSERT from Node over one `pg` connection; with the
+ *      baseline's own time per commit they bound what any server can reach there;
+ *   6. prints Markdown tables with absolute figures and ratios (medians over the rounds), and the
  *      CPU each side spent per single row (read from /proc: steadier than rows/s on a shared
  *      machine, where rows/s follows whatever else runs).
  *
@@ -417,6 +423,7 @@ async function main() {
     const floor = await floorServer();
     floorStop = floor.stop;
     const floorRates: Rate[] = [];
+    const nodePgRates: Rate[] = [];
     const pids = { api: p.api.pid, postgres: p.cluster.pid };
     const one = `{"data": ${DATUM}}`;
     const single = new Map<number, { base: Rate[]; http: Rate[] }>();
@@ -464,10 +471,14 @@ async function main() {
             r.http.push({ ...rate, catchUp: await settle(adminUrl) });
           },
         ];
-        // The HTTP floor, once per round at concurrency 1 (see FLOOR_SERVER).
+        // The floors, once per round at concurrency 1: HTTP alone (see FLOOR_SERVER), and the
+        // baseline's INSERT as Node sees it (`pg`, one connection: what the API waits for).
         if (n === 1) {
           await cannon(`${floor.url}/data`, one, 1, WARMUP);
           floorRates.push(await cannon(`${floor.url}/data`, one, 1, DURATION));
+          await settle(adminUrl);
+          nodePgRates.push(await nodeInserts(dbUrl, 1, DURATION));
+          await settle(adminUrl);
         }
         // Alternate which goes first, so a drift in the machine's speed hits both alike.
         if (round % 2 === 0) sides.reverse();
@@ -557,13 +568,19 @@ async function main() {
     // At concurrency 1 each request waits for the one before: the floor's time per request plus
     // the baseline's (one commit) bound any server that answers after its commit.
     const floorRate = m(floorRates);
+    const nodePg = m(nodePgRates);
     const base1 = m((single.get(1) as { base: Rate[] }).base);
-    const bound = 1 / (1 / floorRate + 1 / base1);
+    const us = (rate: number) => `${((1000 / rate) * 1000).toFixed(0)} µs`;
+    const bound = (commit: number) => 1 / (1 / floorRate + 1 / commit);
     console.log(
-      `\nHTTP floor at concurrency 1 (autocannon against a Node http server that answers at once, ` +
-        `no database): ${int(floorRate)} requests/s, ${((1000 / floorRate) * 1000).toFixed(0)} µs per request. ` +
-        `With one commit per request (the baseline's ${((1000 / base1) * 1000).toFixed(0)} µs), no server ` +
-        `can exceed ${int(bound)} rows/s at concurrency 1 here: ${(bound / base1).toFixed(2)}x the baseline.`,
+      `\nFloors at concurrency 1, where each request waits for the one before:\n` +
+        `- HTTP alone (autocannon against a Node http server that answers at once, no database): ` +
+        `${int(floorRate)} requests/s, ${us(floorRate)} per request;\n` +
+        `- the baseline's commit: ${int(base1)} rows/s, ${us(base1)} per row; the same INSERT from ` +
+        `Node (pg, one connection): ${int(nodePg)} rows/s, ${us(nodePg)} per row.\n` +
+        `A server that answers after its commit spends at least the first plus the second: at most ` +
+        `${int(bound(base1))} rows/s here (${(bound(base1) / base1).toFixed(2)}x the baseline); with ` +
+        `Node's own round trip to PostgreSQL, ${int(bound(nodePg))} rows/s (${(bound(nodePg) / base1).toFixed(2)}x).`,
     );
     console.log('');
     const cpu = (rs: Rate[], k: keyof Cpu) => m(rs, (x) => x.cpu?.[k] ?? Number.NaN);
