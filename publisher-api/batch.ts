@@ -18,10 +18,7 @@
  */
 import { AppError, badInput, toAppError } from '../common/errors.js';
 import type { PublisherDb } from './db.js';
-import { checkDatumObject, firstInvalidJsonb, insertMany, type StoredDatum } from './ingest.js';
-
-/** A stored item as a batch answers it: no JSON. */
-export type BatchRow = Omit<StoredDatum, 'dataJson'>;
+import { checkDatumObject, firstInvalidJsonb, type StoredRow } from './ingest.js';
 
 /** Default of COLLECTOR_MAX_BATCH_ITEMS: small transactions keep replication flowing. */
 export const DEFAULT_MAX_BATCH_ITEMS = 1000;
@@ -165,11 +162,10 @@ export async function storeBatch(
   db: PublisherDb,
   items: BatchItems,
   /** Where the statement runs: POST /data's group commit (publisher-api/group-commit.ts). */
-  groupCommit?: { insertBatch(bodies: readonly string[]): Promise<BatchRow[]> },
-): Promise<BatchRow[]> {
+  groupCommit: { insertBatch(bodies: readonly string[]): Promise<StoredRow[]> },
+): Promise<StoredRow[]> {
   try {
-    return await (groupCommit?.insertBatch(items.texts) ??
-      insertMany(db, items.texts, { withData: false }));
+    return await groupCommit.insertBatch(items.texts);
   } catch (e) {
     if (toAppError(e)?.code === 'BAD_USER_INPUT') {
       const bad = await firstInvalidJsonb(db, items.texts).catch(() => undefined);
@@ -190,7 +186,7 @@ export async function storeBatch(
  * statement share their publisher and their time (created_at is now(), the transaction's start):
  * each is written out once, not once per row. A uuid has nothing to escape.
  */
-export function batchJson(rows: readonly BatchRow[]): string {
+export function batchJson(rows: readonly StoredRow[]): string {
   let lastMs = Number.NaN;
   let time = '';
   let lastPublisher: string | undefined;

@@ -28,7 +28,7 @@
  */
 import { toAppError } from '../common/errors.js';
 import type { InsertConnections, PublisherDb } from './db.js';
-import { insertMany, type StoredDatum } from './ingest.js';
+import { insertMany, type StoredDatum, type StoredRow } from './ingest.js';
 
 /** Most rows per flush: a short transaction, and replication applies it in one go. */
 export const GROUP_COMMIT_MAX_ROWS = 500;
@@ -42,7 +42,8 @@ interface Pending {
   bodies: readonly string[];
   /** POST /data echoes the stored JSON; a batch answers ids only. */
   withData: boolean;
-  resolve(rows: StoredDatum[]): void;
+  /** Its rows are `rows[at]` onwards, `bodies.length` of them. */
+  resolve(rows: StoredDatum[], at: number): void;
   reject(error: unknown): void;
 }
 
@@ -84,13 +85,12 @@ export class GroupCommit {
   /** Stores the `data` of a checked `{"data": …}` text; resolves once it has committed. */
   insert(bodyJson: string): Promise<StoredDatum> {
     return new Promise<StoredDatum>((resolve, reject) => {
-      this.queue.push({
+      this.push({
         bodies: [bodyJson],
         withData: true,
-        resolve: (rows) => resolve(rows[0] as StoredDatum),
+        resolve: (rows, at) => resolve(rows[at] as StoredDatum),
         reject,
       });
-      this.schedule();
     });
   }
 
@@ -99,15 +99,24 @@ export class GroupCommit {
    * committed. Concurrent batches (and single rows) share statements like single rows do; a
    * batch whose statement fails on its input is retried on its own, so that only it fails.
    */
-  insertBatch(bodies: readonly string[]): Promise<Array<Omit<StoredDatum, 'dataJson'>>> {
-    return this.enqueue(bodies, false);
+  insertBatch(bodies: readonly string[]): Promise<StoredRow[]> {
+    return new Promise<StoredRow[]>((resolve, reject) => {
+      this.push({
+        bodies,
+        withData: false,
+        // A flush of this batch alone returns exactly its rows.
+        resolve: (rows, at) =>
+          resolve(
+            at === 0 && rows.length === bodies.length ? rows : rows.slice(at, at + bodies.length),
+          ),
+        reject,
+      });
+    });
   }
 
-  private enqueue(bodies: readonly string[], withData: boolean): Promise<StoredDatum[]> {
-    return new Promise<StoredDatum[]>((resolve, reject) => {
-      this.queue.push({ bodies, withData, resolve, reject });
-      this.schedule();
-    });
+  private push(pending: Pending): void {
+    this.queue.push(pending);
+    this.schedule();
   }
 
   /**
@@ -163,7 +172,7 @@ export class GroupCommit {
       );
       let at = 0;
       for (const p of batch) {
-        p.resolve(rows.slice(at, at + p.bodies.length));
+        p.resolve(rows, at);
         at += p.bodies.length;
       }
     } catch (e) {
@@ -176,7 +185,7 @@ export class GroupCommit {
       await Promise.all(
         batch.map(async (p) => {
           try {
-            p.resolve(await this.store(p.bodies, p.withData));
+            p.resolve(await this.store(p.bodies, p.withData), 0);
           } catch (err) {
             p.reject(err);
           }

@@ -34,6 +34,9 @@ export interface StoredDatum {
   createdAt: Date;
 }
 
+/** A datum as an INSERT that did not return its JSON answers it (POST /data/batch). */
+export type StoredRow = Omit<StoredDatum, 'dataJson'>;
+
 const servableJson = sql<
   string | null
 >`CASE WHEN collector_json_servable(data) THEN data::text END`.as('dataJson');
@@ -145,23 +148,18 @@ const INSERT_MANY = {
 export async function insertMany(
   db: Db | InsertConnections,
   bodies: readonly string[],
-  opts: { withData: false },
-): Promise<Array<Omit<StoredDatum, 'dataJson'>>>;
-export async function insertMany(
-  db: Db | InsertConnections,
-  bodies: readonly string[],
   opts?: { withData: true },
 ): Promise<StoredDatum[]>;
 export async function insertMany(
   db: Db | InsertConnections,
   bodies: readonly string[],
   opts: { withData: boolean },
-): Promise<Array<Omit<StoredDatum, 'dataJson'>>>;
+): Promise<StoredRow[]>;
 export async function insertMany(
   db: Db | InsertConnections,
   bodies: readonly string[],
   opts: { withData: boolean } = { withData: true },
-): Promise<Array<Omit<StoredDatum, 'dataJson'>>> {
+): Promise<StoredRow[]> {
   // Never true for bodies a JSON parser accepted; the array form stores any text correctly. (An
   // empty text would vanish: string_to_table('') has no rows.)
   const asArray = bodies.some((b) => b === '' || b.includes(ROW_SEPARATOR));
