@@ -396,7 +396,10 @@ async function floorServer(): Promise<{ url: string; pid?: number; stop: () => v
     child.stdout.once('data', (d: Buffer) => resolve(d.toString().trim()));
     child.once('exit', (code) => reject(new Error(`the floor server exited (${code})`)));
   });
-  return { url: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => child.kill() };
+  // Ctrl-C (benchCollector exits from its signal handler) or a crash must not leave it running.
+  const stop = () => child.kill();
+  process.once('exit', stop);
+  return { url: `http://127.0.0.1:${port}`, pid: child.pid, stop };
 }
 
 async function main() {
