@@ -214,6 +214,23 @@ describe('the servable column on the subscriber, computed by the replication app
       ]);
     });
   });
+
+  it("keeps the publisher's rule: the wrapped function is the publisher's, under another name", async () => {
+    // sql/subscriber/025 writes the rule of 006 out again; the two must never drift apart.
+    const definition = (url: string, fn: string) =>
+      withClient(url, async (c) => {
+        const { rows } = await c.query<{ def: string }>(
+          `SELECT pg_get_functiondef($1::regprocedure) AS def`,
+          [`${fn}(jsonb)`],
+        );
+        return (rows[0]?.def ?? '').replace(fn, 'f');
+      });
+    const onPublisher = await definition(pub().adminUrl, 'collector_json_servable');
+    expect(onPublisher).toContain('RETURN');
+    expect(await definition(collector().subscriberAdminUrl, 'collector_json_servable_inline')).toBe(
+      onPublisher,
+    );
+  });
 });
 
 describe('the publisher API and poison numbers (scratch database)', () => {

@@ -9,7 +9,8 @@
 -- So the function the columns call becomes a PL/pgSQL wrapper, which the planner does not inline:
 -- preparing the column's expression is then a function call, and PL/pgSQL plans the SQL body once
 -- per session and keeps that plan. Same argument, same result: the stored values stay valid and
--- the tables are not rewritten. The rule itself moves to collector_json_servable_inline, unchanged.
+-- the tables are not rewritten. The rule itself moves to collector_json_servable_inline, unchanged
+-- (test/ingest-numbers.test.ts checks it against the publisher's collector_json_servable).
 -- The apply worker runs with an empty search_path, so the wrapper names the schema it was created
 -- in, fixed here (a SET search_path clause would cost a setting change on every call).
 CREATE FUNCTION collector_json_servable_inline(j jsonb) RETURNS boolean
