@@ -16,13 +16,22 @@
  *      baseline's own time per commit they bound what any server can reach there;
  *   6. prints Markdown tables with absolute figures and ratios (medians over the rounds), and the
  *      CPU each side spent per single row (read from /proc: steadier than rows/s on a shared
- *      machine, where rows/s follows whatever else runs).
+ *      machine, where rows/s follows whatever else runs);
+ *   7. for batches, also the rate until the subscriber has every row: rows ÷ (measurement +
+ *      catch-up). COPY is one transaction, and logical replication sends a transaction only once
+ *      it has committed: the subscriber applies none of COPY's rows while COPY is timed, and all
+ *      of them after, where batches committed one by one are applied while they are timed.
  *
  *   npm run bench:ingest [-- --duration 5] [-- --rounds 2] [-- --copy-rows 100000]
- *                        [-- --batch-connections 4] [-- --single-only]
- *   (or BENCH_DURATION, BENCH_ROUNDS, BENCH_COPY_ROWS, BENCH_BATCH_CONNECTIONS; BENCH_SINGLE_ONLY=1)
+ *                        [-- --batch-connections 4] [-- --single-only] [-- --publisher-alone]
+ *   (or BENCH_DURATION, BENCH_ROUNDS, BENCH_COPY_ROWS, BENCH_BATCH_CONNECTIONS; BENCH_SINGLE_ONLY=1,
+ *   BENCH_PUBLISHER_ALONE=1)
  *
  * `--single-only` skips the batches: a quicker run while working on POST /data.
+ * `--publisher-alone` disables the subscription while each side is timed (and enables it again
+ * before the catch-up is waited for), for both sides alike: the publisher with the machine to
+ * itself, as on a host of its own, without the subscriber's apply worker (or the replication
+ * sender) on the same 2 cores.
  *
  * Every client connects as the API's own role, so triggers and privileges are the same for all.
  * A benchmark, not a test: it fails only if a request or a baseline fails.
@@ -45,6 +54,8 @@ const COPY_ROWS = numberOption('copy-rows', 'BENCH_COPY_ROWS', 100_000);
 const BATCH_CONNECTIONS = numberOption('batch-connections', 'BENCH_BATCH_CONNECTIONS', 4);
 const CONCURRENCIES = [1, 8, 32];
 const SINGLE_ONLY = process.argv.includes('--single-only') || process.env.BENCH_SINGLE_ONLY === '1';
+const PUBLISHER_ALONE =
+  process.argv.includes('--publisher-alone') || process.env.BENCH_PUBLISHER_ALONE === '1';
 const BATCH_SIZES = SINGLE_ONLY ? [] : [100, 1000];
 const WARMUP = 1;
 const WARMUP_REQUESTS = 10_000;
@@ -368,6 +379,37 @@ async function settle(adminUrl: string, timeoutMs = 300_000): Promise<number> {
 }
 
 /**
+ * Runs `measure` with the subscriber's subscriptions disabled (`--publisher-alone`), or as it is.
+ * Enabled again before returning, also when `measure` fails; `settle` then waits for the backlog.
+ */
+async function alone<T>(subscriberAdminUrl: string, measure: () => Promise<T>): Promise<T> {
+  if (!PUBLISHER_ALONE) return measure();
+  const c = new pg.Client({ connectionString: subscriberAdminUrl });
+  await c.connect();
+  const all = async (how: 'ENABLE' | 'DISABLE') => {
+    const { rows } = await c.query<{ subname: string }>('SELECT subname FROM pg_subscription');
+    for (const { subname } of rows) {
+      await c.query(`ALTER SUBSCRIPTION ${pg.escapeIdentifier(subname)} ${how}`);
+    }
+  };
+  try {
+    await all('DISABLE');
+    // The apply worker and its replication sender stop within moments; wait until they have.
+    for (let i = 0; i < 100; i++) {
+      const { rows } = await c.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM pg_stat_subscription WHERE pid IS NOT NULL',
+      );
+      if (rows[0]?.n === 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return await measure();
+  } finally {
+    await all('ENABLE');
+    await c.end();
+  }
+}
+
+/**
  * The HTTP floor: a Node http server, in a process of its own, that reads each request's body and
  * answers 201 with a small JSON at once, without a database. What autocannon and Node's HTTP stack
  * alone cost per request on this machine: at concurrency 1 no server that answers after its
@@ -423,6 +465,7 @@ async function main() {
     if (!p) throw new Error('no publisher');
     const dbUrl = p.apiDatabaseUrl;
     const adminUrl = p.adminUrl;
+    const isolated = <T>(measure: () => Promise<T>) => alone(c.subscriberAdminUrl, measure);
     const floor = await floorServer();
     floorStop = floor.stop;
     const floorRates: Rate[] = [];
@@ -462,14 +505,16 @@ async function main() {
             // while to open): only the measurement must succeed.
             await baseline(n, WARMUP).catch(() => undefined);
             await settle(adminUrl);
-            const rate = await withCpu(pids, () => baseline(n, DURATION));
+            const rate = await isolated(() => withCpu(pids, () => baseline(n, DURATION)));
             r.base.push({ ...rate, catchUp: await settle(adminUrl) });
           },
           async () => {
             await cannon(`${p.url}/data`, one, n, WARMUP);
             await settle(adminUrl);
-            const rate = await withWaits({ pid: pids.api, url: p.url }, () =>
-              withCpu(pids, () => cannon(`${p.url}/data`, one, n, DURATION)),
+            const rate = await isolated(() =>
+              withWaits({ pid: pids.api, url: p.url }, () =>
+                withCpu(pids, () => cannon(`${p.url}/data`, one, n, DURATION)),
+              ),
             );
             r.http.push({ ...rate, catchUp: await settle(adminUrl) });
           },
@@ -499,24 +544,26 @@ async function main() {
         const sides = [
           async () => {
             await settle(adminUrl);
-            const rate = await copy(COPY_ROWS);
-            r.copy.push({ ...rate, catchUp: await settle(adminUrl) });
+            const rate = await isolated(() => copy(COPY_ROWS));
+            r.copy.push({ ...rate, rows: COPY_ROWS, catchUp: await settle(adminUrl) });
           },
           async () => {
             await cannon(url, arrayBody, BATCH_CONNECTIONS, WARMUP);
             await settle(adminUrl);
-            const a = await cannon(url, arrayBody, BATCH_CONNECTIONS, DURATION);
-            r.json.push({ tps: a.tps * size, latency: a.latency, catchUp: await settle(adminUrl) });
-            const nd = await cannon(
-              url,
-              ndjsonBody,
-              BATCH_CONNECTIONS,
-              DURATION,
-              'application/x-ndjson',
+            const a = await isolated(() => cannon(url, arrayBody, BATCH_CONNECTIONS, DURATION));
+            r.json.push({
+              tps: a.tps * size,
+              latency: a.latency,
+              rows: (a.rows ?? 0) * size,
+              catchUp: await settle(adminUrl),
+            });
+            const nd = await isolated(() =>
+              cannon(url, ndjsonBody, BATCH_CONNECTIONS, DURATION, 'application/x-ndjson'),
             );
             r.ndjson.push({
               tps: nd.tps * size,
               latency: nd.latency,
+              rows: (nd.rows ?? 0) * size,
               catchUp: await settle(adminUrl),
             });
           },
@@ -541,7 +588,11 @@ async function main() {
     console.log(
       `\nIngest into one publisher, ${new Date().toISOString()}; ${os.availableParallelism()} CPUs ` +
         `(${os.cpus()[0]?.model.trim()}), node ${process.version} (NODE_ENV=production), embedded PostgreSQL; ` +
-        `${ROUNDS} rounds of ${DURATION} s per case, alternating; medians over rounds.`,
+        `${ROUNDS} rounds of ${DURATION} s per case, alternating; medians over rounds.` +
+        (PUBLISHER_ALONE
+          ? ' Publisher alone: the subscription was disabled while each side was timed (catch-up ' +
+            'times include the apply worker starting again).'
+          : ''),
     );
     console.log(`Single-row baseline: ${baseName}. Batch baseline: ${copyName}.\n`);
     console.log(
@@ -657,6 +708,37 @@ async function main() {
             int(m(r.ndjson)),
             `${(m(r.ndjson) / copyRate).toFixed(2)}x`,
             `${catchUp(r.copy)} / ${catchUp(r.json)} / ${catchUp(r.ndjson)}`,
+          ];
+        }),
+      ),
+    );
+    if (PUBLISHER_ALONE) return;
+    // Rows ÷ (the time they took to store + the subscriber's catch-up after): a rate that charges
+    // each side with its own replication, wherever it falls (see the header, point 7).
+    const replicated = (x: Rate) => (x.rows ?? 0) / ((x.rows ?? 0) / x.tps + (x.catchUp ?? 0));
+    console.log(
+      '\nBatches until the subscriber has every row: rows ÷ (seconds to store them + seconds the ' +
+        "subscriber took after). COPY's rows reach the subscriber only once its one transaction " +
+        'has committed, after its timer stopped; batches commit one by one, and are applied while ' +
+        'they are timed.\n',
+    );
+    console.log(
+      table(
+        ['batch', 'COPY rows/s', 'JSON array rows/s', 'ratio', 'NDJSON rows/s', 'ratio'],
+        BATCH_SIZES.map((size) => {
+          const r = batches.get(size) as { copy: Rate[]; json: Rate[]; ndjson: Rate[] };
+          const [copyRate, json, ndjson] = [
+            m(r.copy, replicated),
+            m(r.json, replicated),
+            m(r.ndjson, replicated),
+          ];
+          return [
+            `${int(size)} rows, ${BATCH_CONNECTIONS} connections`,
+            int(copyRate),
+            int(json),
+            `${(json / copyRate).toFixed(2)}x`,
+            int(ndjson),
+            `${(ndjson / copyRate).toFixed(2)}x`,
           ];
         }),
       ),
