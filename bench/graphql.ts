@@ -27,21 +27,47 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { projectRoot } from '../common/paths.js';
 import { freeRange } from '../common/ports.js';
-import {
-  benchCollector,
-  benchToken,
-  graphql,
-  numberOption,
-  postJson,
-  runBench,
-  table,
-} from './lib.js';
+import { benchCollector, benchToken, graphql, postJson, runBench, table } from './lib.js';
+import { readOptions } from './options.js';
 
-const ROWS = numberOption('rows', 'BENCH_ROWS', 1000);
-const ANNOTATIONS = numberOption('annotations', 'BENCH_ANNOTATIONS', 300);
-const ROUNDS = numberOption('rounds', 'BENCH_ROUNDS', 3);
-const DURATION = numberOption('duration', 'BENCH_DURATION', 10);
-const CONNECTIONS = numberOption('connections', 'BENCH_CONNECTIONS', 8);
+const opts = readOptions(
+  'bench:graphql',
+  'The gateway against PostGraphile 5 on the same subscriber database: loads --rows documents and\n' +
+    '--annotations annotations, checks both servers answer the same, then prints requests/s, p50\n' +
+    'and p99 of each and the ratio, per query, alternating which goes first in each round.',
+  {
+    rows: { description: 'documents to load', default: 1000, min: 1, env: 'BENCH_ROWS' },
+    annotations: {
+      description: 'annotations to load',
+      default: 300,
+      min: 0,
+      env: 'BENCH_ANNOTATIONS',
+    },
+    rounds: { description: 'rounds per query', default: 3, min: 1, env: 'BENCH_ROUNDS' },
+    duration: {
+      description: 'seconds per measured run',
+      default: 10,
+      min: 1,
+      env: 'BENCH_DURATION',
+    },
+    connections: {
+      description: 'autocannon connections',
+      default: 8,
+      min: 1,
+      env: 'BENCH_CONNECTIONS',
+    },
+    serve: {
+      description: 'stop after loading and checking; serve both until Ctrl-C',
+      default: 0,
+      flag: true,
+    },
+  },
+);
+const ROWS = opts.rows;
+const ANNOTATIONS = opts.annotations;
+const ROUNDS = opts.rounds;
+const DURATION = opts.duration;
+const CONNECTIONS = opts.connections;
 /**
  * BENCH_CASES=0,3: run only those cases. To profile, run the compiled bench under
  * `node --cpu-prof --cpu-prof-dir=prof dist/bench/graphql.js`: the collector's processes inherit
@@ -352,7 +378,7 @@ async function main() {
     say(`PostGraphile 5 on the subscriber at ${postgraphile.url}; checking both answers...`);
     await checkSameAnswers(ourUrl, token, postgraphile.url);
 
-    if (process.argv.includes('--serve')) {
+    if (opts.serve === 1) {
       console.log(
         `Serving the loaded collector until Ctrl-C:\n  gateway      ${ourUrl}  (Authorization: Bearer ${token})\n` +
           `  PostGraphile ${postgraphile.url}\n  subscriber   ${c.subscriberAdminUrl}\n  gateway pid  ${c.gateway.pid}`,

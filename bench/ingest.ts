@@ -25,7 +25,7 @@
  *   npm run bench:ingest [-- --duration 5] [-- --rounds 2] [-- --copy-rows 100000]
  *                        [-- --batch-connections 4] [-- --single-only] [-- --publisher-alone]
  *   (or BENCH_DURATION, BENCH_ROUNDS, BENCH_COPY_ROWS, BENCH_BATCH_CONNECTIONS; BENCH_SINGLE_ONLY=1,
- *   BENCH_PUBLISHER_ALONE=1)
+ *   BENCH_PUBLISHER_ALONE=1); `-- --help` lists them.
  *
  * `--single-only` skips the batches: a quicker run while working on POST /data.
  * `--publisher-alone` disables the subscription while each side is timed (and enables it again
@@ -46,16 +46,60 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { benchCollector, numberOption, table } from './lib.js';
+import { benchCollector, table } from './lib.js';
+import { readOptions } from './options.js';
 
-const DURATION = numberOption('duration', 'BENCH_DURATION', 5);
-const ROUNDS = numberOption('rounds', 'BENCH_ROUNDS', 2);
-const COPY_ROWS = numberOption('copy-rows', 'BENCH_COPY_ROWS', 100_000);
-const BATCH_CONNECTIONS = numberOption('batch-connections', 'BENCH_BATCH_CONNECTIONS', 4);
+const opts = readOptions(
+  'bench:ingest',
+  "Single-row POST /data against pgbench's single-row INSERT at concurrency 1, 8 and 32, and\n" +
+    'POST /data/batch of 100 and 1,000 rows against raw COPY, in one run on a fresh collector (1\n' +
+    'publisher, its API in its own process). Prints Markdown tables of rows/s and ratios.',
+  {
+    duration: {
+      description: 'seconds per measured case',
+      default: 5,
+      min: 1,
+      env: 'BENCH_DURATION',
+    },
+    rounds: {
+      description: 'rounds, alternating which side goes first',
+      default: 2,
+      min: 1,
+      env: 'BENCH_ROUNDS',
+    },
+    copyRows: {
+      description: 'rows of the COPY baseline',
+      default: 100_000,
+      min: 1000,
+      env: 'BENCH_COPY_ROWS',
+    },
+    batchConnections: {
+      description: 'connections sending batches',
+      default: 4,
+      min: 1,
+      env: 'BENCH_BATCH_CONNECTIONS',
+    },
+    singleOnly: {
+      description: 'skip the batches',
+      default: 0,
+      flag: true,
+      env: 'BENCH_SINGLE_ONLY',
+    },
+    publisherAlone: {
+      description: 'disable the subscription while each side is timed',
+      default: 0,
+      flag: true,
+      env: 'BENCH_PUBLISHER_ALONE',
+    },
+  },
+);
+const DURATION = opts.duration;
+const ROUNDS = opts.rounds;
+const COPY_ROWS = opts.copyRows;
+const BATCH_CONNECTIONS = opts.batchConnections;
 const CONCURRENCIES = [1, 8, 32];
-const SINGLE_ONLY = process.argv.includes('--single-only') || process.env.BENCH_SINGLE_ONLY === '1';
-const PUBLISHER_ALONE =
-  process.argv.includes('--publisher-alone') || process.env.BENCH_PUBLISHER_ALONE === '1';
+const SINGLE_ONLY = opts.singleOnly === 1;
+const PUBLISHER_ALONE = opts.publisherAlone === 1;
 const BATCH_SIZES = SINGLE_ONLY ? [] : [100, 1000];
 const WARMUP = 1;
 const WARMUP_REQUESTS = 10_000;

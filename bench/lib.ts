@@ -69,17 +69,6 @@ export async function graphql<T>(
   return parsed.data;
 }
 
-/** Value of `--name N` on the command line, else of the environment variable, else `fallback`. */
-export function numberOption(name: string, envVar: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`);
-  const raw = at > 0 ? process.argv[at + 1] : process.env[envVar];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw.replaceAll('_', ''));
-  if (!Number.isInteger(n) || n <= 0)
-    throw new Error(`--${name} (${envVar}) must be a positive integer, got "${raw}"`);
-  return n;
-}
-
 /**
  * A fresh local collector in a temporary directory for one benchmark run, with `publishers`
  * publishers on free ports. `cleanup()` stops it and removes its data; Ctrl-C does the same before

@@ -1,7 +1,6 @@
 /**
- * Command-line options and the machine description shared by bench:latency, bench:scale and
- * bench:ids. Each bench prints the machine it ran on above its table, so a pasted table says
- * where it came from.
+ * Command-line options and the machine description shared by the benchmarks. Each bench prints
+ * the machine it ran on above its table, so a pasted table says where it came from.
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -16,6 +15,11 @@ export interface NumberOption {
   max?: number;
   /** Whole numbers only (the default); false allows fractions. */
   integer?: boolean;
+  /**
+   * A switch: `--name` takes no value and reads as 1 (the default is 0); its environment
+   * variable turns it on with "1".
+   */
+  flag?: boolean;
 }
 
 /**
@@ -30,9 +34,10 @@ export function readOptions<K extends string>(
 ): Record<K, number> {
   const flag = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
   const usage = () => {
-    const lines = (Object.entries(spec) as Array<[string, NumberOption]>).map(
-      ([key, o]) =>
-        `  --${flag(key).padEnd(18)} ${o.description} (default ${o.default}${o.env ? `, or ${o.env}` : ''})`,
+    const lines = (Object.entries(spec) as Array<[string, NumberOption]>).map(([key, o]) =>
+      o.flag
+        ? `  --${flag(key).padEnd(18)} ${o.description}${o.env ? ` (or ${o.env}=1)` : ''}`
+        : `  --${flag(key).padEnd(18)} ${o.description} (default ${o.default}${o.env ? `, or ${o.env}` : ''})`,
     );
     return `Usage: npm run ${command} -- [options]\n\n${summary}\n\nOptions:\n${lines.join('\n')}\n  --help               this text`;
   };
@@ -42,6 +47,11 @@ export function readOptions<K extends string>(
     );
     process.exit(2);
   };
+  const switches = new Set(
+    (Object.entries(spec) as Array<[string, NumberOption]>)
+      .filter(([, o]) => o.flag)
+      .map(([k]) => flag(k)),
+  );
   const given = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
@@ -52,6 +62,11 @@ export function readOptions<K extends string>(
     const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/.exec(arg);
     if (!m) fail(`unexpected argument "${arg}"`);
     const [, name, inline] = m as RegExpExecArray;
+    if (switches.has(name as string)) {
+      if (inline !== undefined) fail(`--${name} takes no value`);
+      given.set(name as string, '1');
+      continue;
+    }
     const value = inline ?? argv[++i];
     if (value === undefined) fail(`--${name} needs a value`);
     given.set(name as string, value as string);
@@ -61,6 +76,10 @@ export function readOptions<K extends string>(
   const out = {} as Record<K, number>;
   for (const [key, o] of Object.entries(spec) as Array<[K, NumberOption]>) {
     const raw = given.get(flag(key)) ?? (o.env ? process.env[o.env] : undefined);
+    if (o.flag) {
+      out[key] = raw === '1' ? 1 : 0;
+      continue;
+    }
     if (raw === undefined || raw === '') {
       out[key] = o.default;
       continue;

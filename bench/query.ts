@@ -24,19 +24,21 @@ import { type LocalCollector } from '../collector/local.js';
 import type { DataFilter } from '../common/filter.js';
 import type { SubscriberDB } from '../subscriber-graphql/db.js';
 import { type DataOrderSpec, listDataOrdered } from '../subscriber-graphql/services/data.js';
-import {
-  benchCollector,
-  benchToken,
-  graphql,
-  numberOption,
-  runBench,
-  type Stats,
-  stats,
-  table,
-} from './lib.js';
+import { benchCollector, benchToken, graphql, runBench, type Stats, stats, table } from './lib.js';
+import { readOptions } from './options.js';
 
-const ROWS = numberOption('rows', 'BENCH_ROWS', 1_000_000);
-const SAMPLES = numberOption('samples', 'BENCH_SAMPLES', 200);
+const opts = readOptions(
+  'bench:query',
+  "The gateway's data(…) query over HTTP on a subscriber holding --rows rows (loaded through the\n" +
+    'publishers and logical replication): first page, a deep page, JSON filters and a JSON-path\n' +
+    'order, each timed --samples times, with the plan PostgreSQL chose.',
+  {
+    rows: { description: 'rows to load', default: 1_000_000, min: 1000, env: 'BENCH_ROWS' },
+    samples: { description: 'timed requests per case', default: 200, min: 1, env: 'BENCH_SAMPLES' },
+  },
+);
+const ROWS = opts.rows;
+const SAMPLES = opts.samples;
 const PUBLISHERS = 4;
 /**
  * Rows per INSERT (one transaction each). At 50,000 (about 60 MB of WAL) a busy 2-core machine

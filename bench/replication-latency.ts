@@ -17,9 +17,14 @@ import { killAllNow } from '../collector/cluster.js';
 import { type LocalCollector, startLocalCollector } from '../collector/local.js';
 import { freeRange } from '../common/ports.js';
 import { postJson, stats, table } from './lib.js';
+import { readOptions } from './options.js';
 
-const samplesArg = process.argv.indexOf('--samples');
-const SAMPLES = samplesArg > 0 ? Number(process.argv[samplesArg + 1]) : 500;
+const { samples: SAMPLES } = readOptions(
+  'bench:replication',
+  'Start-up time of the local collector, a direct INSERT against POST /data on one publisher, and\n' +
+    'the time from POST /data until the row can be read on the subscriber.',
+  { samples: { description: 'timed inserts per case', default: 500, min: 1 } },
+);
 const WARMUP = 50;
 
 async function boot(dataDir: string, pgPorts: number[]): Promise<[LocalCollector, number]> {
