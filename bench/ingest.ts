@@ -11,9 +11,10 @@
  *   4. around each measurement, waits until the subscriber has every row (and reports how long
  *      that took after the measurement): a side that outruns replication would otherwise leave
  *      its backlog to the apply worker during the next side's measurement, on the same cores;
- *   5. at concurrency 1, measures two floors: autocannon against a Node http server that answers
- *      at once, and the baseline's INSERT from Node over one `pg` connection; with the
- *      baseline's own time per commit they bound what any server can reach there;
+ *   5. measures floors: at each concurrency, autocannon against a Node http server that answers
+ *      at once (HTTP alone: its requests/s and CPU per request), and at concurrency 1 the
+ *      baseline's INSERT from Node over one `pg` connection; with the baseline's own time per
+ *      commit they bound what any server can reach at concurrency 1;
  *   6. prints Markdown tables with absolute figures and ratios (medians over the rounds), and the
  *      CPU each side spent per single row (read from /proc: steadier than rows/s on a shared
  *      machine, where rows/s follows whatever else runs);
@@ -512,7 +513,8 @@ async function main() {
     const isolated = <T>(measure: () => Promise<T>) => alone(c.subscriberAdminUrl, measure);
     const floor = await floorServer();
     floorStop = floor.stop;
-    const floorRates: Rate[] = [];
+    /** HTTP alone (FLOOR_SERVER), by concurrency, with its CPU per request. */
+    const floorRates = new Map<number, Rate[]>(CONCURRENCIES.map((n) => [n, []]));
     const nodePgRates: Rate[] = [];
     const pids = { api: p.api.pid, postgres: p.cluster.pid };
     const one = `{"data": ${DATUM}}`;
@@ -563,11 +565,14 @@ async function main() {
             r.http.push({ ...rate, catchUp: await settle(adminUrl) });
           },
         ];
-        // The floors, once per round at concurrency 1: HTTP alone (see FLOOR_SERVER), and the
-        // baseline's INSERT as Node sees it (`pg`, one connection: what the API waits for).
+        // The floors, once per round: HTTP alone (see FLOOR_SERVER), with the CPU it costs per
+        // request; at concurrency 1 also the baseline's INSERT as Node sees it (`pg`, one
+        // connection: what the API waits for).
+        await cannon(`${floor.url}/data`, one, n, WARMUP);
+        (floorRates.get(n) as Rate[]).push(
+          await withCpu({ api: floor.pid }, () => cannon(`${floor.url}/data`, one, n, DURATION)),
+        );
         if (n === 1) {
-          await cannon(`${floor.url}/data`, one, 1, WARMUP);
-          floorRates.push(await cannon(`${floor.url}/data`, one, 1, DURATION));
           await settle(adminUrl);
           nodePgRates.push(await nodeInserts(dbUrl, 1, DURATION));
           await settle(adminUrl);
@@ -665,7 +670,7 @@ async function main() {
     );
     // At concurrency 1 each request waits for the one before: the floor's time per request plus
     // the baseline's (one commit) bound any server that answers after its commit.
-    const floorRate = m(floorRates);
+    const floorRate = m(floorRates.get(1) as Rate[]);
     const nodePg = m(nodePgRates);
     const base1 = m((single.get(1) as { base: Rate[] }).base);
     const us = (rate: number) => `${((1000 / rate) * 1000).toFixed(0)} µs`;
@@ -685,19 +690,29 @@ async function main() {
     const ms = (x: number) => x.toFixed(3);
     console.log(
       'CPU ms per row (from /proc: the API process; the publisher postmaster and all its ' +
-        'children, replication sender included; the load generator, pgbench or autocannon):\n',
+        'children, replication sender included; the load generator, pgbench or autocannon). ' +
+        'Beside them, HTTP alone: the Node http server that answers at once, and autocannon, per ' +
+        'request, with its requests/s:\n',
     );
     console.log(
       table(
-        ['single row', 'pgbench: postgres + client', 'POST /data: API + postgres + client'],
+        [
+          'single row',
+          'pgbench: postgres + client',
+          'POST /data: API + postgres + client',
+          'HTTP alone: server + client (requests/s)',
+        ],
         CONCURRENCIES.map((n) => {
           const r = single.get(n) as { base: Rate[]; http: Rate[] };
+          const f = floorRates.get(n) as Rate[];
           const [bp, bc] = [cpu(r.base, 'postgres'), cpu(r.base, 'client')];
           const [ha, hp, hc] = [cpu(r.http, 'api'), cpu(r.http, 'postgres'), cpu(r.http, 'client')];
+          const [fa, fc] = [cpu(f, 'api'), cpu(f, 'client')];
           return [
             `concurrency ${n}`,
             `${ms(bp)} + ${ms(bc)} = ${ms(bp + bc)}`,
             `${ms(ha)} + ${ms(hp)} + ${ms(hc)} = ${ms(ha + hp + hc)}`,
+            `${ms(fa)} + ${ms(fc)} = ${ms(fa + fc)} (${int(m(f))})`,
           ];
         }),
       ),
