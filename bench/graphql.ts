@@ -12,8 +12,8 @@
  *
  * With --serve it stops after step 4 and serves both until Ctrl-C, for profiling or exploring.
  *
- *   npm run bench:graphql [-- --rounds 3] [-- --duration 10] [-- --connections 8]
- *                         [-- --rows 1000] [-- --annotations 300]
+ *   npm run bench:graphql -- [--rounds 3] [--duration 10] [--connections 8]
+ *                            [--rows 1000] [--annotations 300] [--serve]
  *   (or BENCH_ROUNDS, BENCH_DURATION, BENCH_CONNECTIONS, BENCH_ROWS, BENCH_ANNOTATIONS)
  *
  * A benchmark, not a test: it prints figures and fails only if the two answers differ.

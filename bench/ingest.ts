@@ -15,7 +15,8 @@
  *      at once (HTTP alone: its requests/s and CPU per request), and at concurrency 1 the
  *      baseline's INSERT from Node over one `pg` connection; with the baseline's own time per
  *      commit they bound what any server can reach at concurrency 1;
- *   6. prints Markdown tables with absolute figures and ratios (medians over the rounds), and the
+ *   6. prints Markdown tables with absolute figures (medians over the rounds) and ratios (the
+ *      median of each round's ratio of the two sides, timed next to each other, and its range), and the
  *      CPU each side spent per single row (read from /proc: steadier than rows/s on a shared
  *      machine, where rows/s follows whatever else runs);
  *   7. for batches, also the rate until the subscriber has every row: rows ÷ (measurement +
@@ -23,8 +24,8 @@
  *      it has committed: the subscriber applies none of COPY's rows while COPY is timed, and all
  *      of them after, where batches committed one by one are applied while they are timed.
  *
- *   npm run bench:ingest [-- --duration 5] [-- --rounds 2] [-- --copy-rows 100000]
- *                        [-- --batch-connections 4] [-- --single-only] [-- --publisher-alone]
+ *   npm run bench:ingest -- [--duration 5] [--rounds 2] [--copy-rows 100000]
+ *                           [--batch-connections 4] [--single-only] [--publisher-alone]
  *   (or BENCH_DURATION, BENCH_ROUNDS, BENCH_COPY_ROWS, BENCH_BATCH_CONNECTIONS; BENCH_SINGLE_ONLY=1,
  *   BENCH_PUBLISHER_ALONE=1); `-- --help` lists them.
  *
@@ -439,17 +440,23 @@ async function alone<T>(subscriberAdminUrl: string, measure: () => Promise<T>): 
   };
   try {
     await all('DISABLE');
-    // The apply worker and its replication sender stop within moments; wait until they have.
-    for (let i = 0; i < 100; i++) {
-      const { rows } = await c.query<{ n: number }>(
-        'SELECT count(*)::int AS n FROM pg_stat_subscription WHERE pid IS NOT NULL',
-      );
-      if (rows[0]?.n === 0) break;
-      await new Promise((r) => setTimeout(r, 50));
+    try {
+      // The apply worker and its replication sender stop within moments; wait until they have.
+      for (let waited = 0; ; waited += 50) {
+        const { rows } = await c.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM pg_stat_subscription WHERE pid IS NOT NULL',
+        );
+        if (rows[0]?.n === 0) break;
+        if (waited >= 10_000) {
+          throw new Error('the subscriber still has an apply worker 10 s after DISABLE');
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return await measure();
+    } finally {
+      await all('ENABLE');
     }
-    return await measure();
   } finally {
-    await all('ENABLE');
     await c.end();
   }
 }
@@ -568,13 +575,16 @@ async function main() {
         // The floors, once per round: HTTP alone (see FLOOR_SERVER), with the CPU it costs per
         // request; at concurrency 1 also the baseline's INSERT as Node sees it (`pg`, one
         // connection: what the API waits for).
+        // With --publisher-alone they are timed alone too, as both sides are.
         await cannon(`${floor.url}/data`, one, n, WARMUP);
         (floorRates.get(n) as Rate[]).push(
-          await withCpu({ api: floor.pid }, () => cannon(`${floor.url}/data`, one, n, DURATION)),
+          await isolated(() =>
+            withCpu({ api: floor.pid }, () => cannon(`${floor.url}/data`, one, n, DURATION)),
+          ),
         );
         if (n === 1) {
           await settle(adminUrl);
-          nodePgRates.push(await nodeInserts(dbUrl, 1, DURATION));
+          nodePgRates.push(await isolated(() => nodeInserts(dbUrl, 1, DURATION)));
           await settle(adminUrl);
         }
         // Alternate which goes first, so a drift in the machine's speed hits both alike.
@@ -633,6 +643,12 @@ async function main() {
       ? `psql \\copy of ${int(COPY_ROWS)} rows`
       : `1,000-row multi-row INSERTs from Node (no psql here), ${int(COPY_ROWS)} rows`;
     const m = (rs: Rate[], f: (r: Rate) => number = (r) => r.tps) => median(rs.map(f));
+    // Each round's ratio of the two sides measured next to each other; the median of those, and
+    // their range (the rounds are paired: a drift in the machine's speed hits both sides alike).
+    const paired = (ours: Rate[], base: Rate[], f: (r: Rate) => number = (r) => r.tps) => {
+      const ratios = ours.map((o, i) => f(o) / f(base[i] as Rate));
+      return `${median(ratios).toFixed(2)}x (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
+    };
     const catchUp = (rs: Rate[]) => m(rs, (x) => x.catchUp ?? Number.NaN).toFixed(1);
     console.log(
       `\nIngest into one publisher, ${new Date().toISOString()}; ${os.availableParallelism()} CPUs ` +
@@ -656,12 +672,12 @@ async function main() {
         ],
         CONCURRENCIES.map((n) => {
           const r = single.get(n) as { base: Rate[]; http: Rate[] };
-          const ratios = r.http.map((h, i) => h.tps / (r.base[i] as Rate).tps);
+
           return [
             `concurrency ${n}`,
             int(m(r.base)),
             int(m(r.http)),
-            `${median(ratios).toFixed(2)}x (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`,
+            paired(r.http, r.base),
             `${m(r.base, (x) => x.latency).toFixed(2)} / ${m(r.http, (x) => x.latency).toFixed(2)}`,
             `${catchUp(r.base)} / ${catchUp(r.http)}`,
           ];
@@ -758,20 +774,26 @@ async function main() {
         ],
         BATCH_SIZES.map((size) => {
           const r = batches.get(size) as { copy: Rate[]; json: Rate[]; ndjson: Rate[] };
-          const copyRate = m(r.copy);
           return [
             `${int(size)} rows, ${BATCH_CONNECTIONS} connections`,
-            int(copyRate),
+            int(m(r.copy)),
             int(m(r.json)),
-            `${(m(r.json) / copyRate).toFixed(2)}x`,
+            paired(r.json, r.copy),
             int(m(r.ndjson)),
-            `${(m(r.ndjson) / copyRate).toFixed(2)}x`,
+            paired(r.ndjson, r.copy),
             `${catchUp(r.copy)} / ${catchUp(r.json)} / ${catchUp(r.ndjson)}`,
           ];
         }),
       ),
     );
-    if (PUBLISHER_ALONE) return;
+    if (PUBLISHER_ALONE) {
+      // The catch-up after each side includes the apply worker starting again: not a rate.
+      console.log(
+        '\n(No "until the subscriber has every row" table with --publisher-alone: replication ' +
+          'was off while each side was timed.)',
+      );
+      return;
+    }
     // Rows ÷ (the time they took to store + the subscriber's catch-up after): a rate that charges
     // each side with its own replication, wherever it falls (see the header, point 7).
     const replicated = (x: Rate) => (x.rows ?? 0) / ((x.rows ?? 0) / x.tps + (x.catchUp ?? 0));
@@ -786,18 +808,13 @@ async function main() {
         ['batch', 'COPY rows/s', 'JSON array rows/s', 'ratio', 'NDJSON rows/s', 'ratio'],
         BATCH_SIZES.map((size) => {
           const r = batches.get(size) as { copy: Rate[]; json: Rate[]; ndjson: Rate[] };
-          const [copyRate, json, ndjson] = [
-            m(r.copy, replicated),
-            m(r.json, replicated),
-            m(r.ndjson, replicated),
-          ];
           return [
             `${int(size)} rows, ${BATCH_CONNECTIONS} connections`,
-            int(copyRate),
-            int(json),
-            `${(json / copyRate).toFixed(2)}x`,
-            int(ndjson),
-            `${(ndjson / copyRate).toFixed(2)}x`,
+            int(m(r.copy, replicated)),
+            int(m(r.json, replicated)),
+            paired(r.json, r.copy, replicated),
+            int(m(r.ndjson, replicated)),
+            paired(r.ndjson, r.copy, replicated),
           ];
         }),
       ),

@@ -16,72 +16,76 @@ export interface NumberOption {
   /** Whole numbers only (the default); false allows fractions. */
   integer?: boolean;
   /**
-   * A switch: `--name` takes no value and reads as 1 (the default is 0); its environment
-   * variable turns it on with "1".
+   * A switch: `--name` takes no value and reads as 1 (else its default, normally 0); its
+   * environment variable says 1 or 0.
    */
   flag?: boolean;
 }
 
-/**
- * Reads `--name value` (or `--name=value`) for each option in `spec`. `--help` prints the usage
- * and exits 0; an unknown option or a bad value prints what is wrong and exits 2.
- */
-export function readOptions<K extends string>(
-  command: string,
-  summary: string,
-  spec: Record<K, NumberOption>,
-  argv = process.argv.slice(2),
-): Record<K, number> {
-  const flag = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-  const usage = () => {
-    const lines = (Object.entries(spec) as Array<[string, NumberOption]>).map(([key, o]) =>
-      o.flag
-        ? `  --${flag(key).padEnd(18)} ${o.description}${o.env ? ` (or ${o.env}=1)` : ''}`
-        : `  --${flag(key).padEnd(18)} ${o.description} (default ${o.default}${o.env ? `, or ${o.env}` : ''})`,
-    );
-    return `Usage: npm run ${command} -- [options]\n\n${summary}\n\nOptions:\n${lines.join('\n')}\n  --help               this text`;
-  };
-  const fail = (message: string): never => {
-    process.stderr.write(
-      `${command}: ${message}\nRun npm run ${command} -- --help for the options.\n`,
-    );
-    process.exit(2);
-  };
-  const switches = new Set(
-    (Object.entries(spec) as Array<[string, NumberOption]>)
-      .filter(([, o]) => o.flag)
-      .map(([k]) => flag(k)),
+/** What is wrong with a command line (`parseOptions`); `readOptions` prints it and exits 2. */
+export class OptionsError extends Error {}
+
+/** Options as flags: `copyRows` is `--copy-rows`. */
+const flagOf = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/** The `--help` text of a bench. */
+export function optionsUsage(command: string, summary: string, spec: Record<string, NumberOption>) {
+  const lines = Object.entries(spec).map(([key, o]) =>
+    o.flag
+      ? `  --${flagOf(key).padEnd(18)} ${o.description}${o.env ? ` (or ${o.env}=1)` : ''}`
+      : `  --${flagOf(key).padEnd(18)} ${o.description} (default ${o.default}${o.env ? `, or ${o.env}` : ''})`,
   );
+  return `Usage: npm run ${command} -- [options]\n\n${summary}\n\nOptions:\n${lines.join('\n')}\n  --help               this text`;
+}
+
+/**
+ * Reads `--name value` (or `--name=value`) for each option in `spec`, and `--name` alone for a
+ * switch, else its environment variable, else its default. A bare `--` is skipped (npm passes on
+ * the second one of `npm run x -- --a 1 -- --b 2`). Throws `OptionsError` saying what is wrong:
+ * an unknown option, a missing or bad value, a value given to a switch.
+ */
+export function parseOptions<K extends string>(
+  spec: Record<K, NumberOption>,
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Record<K, number> {
+  const entries = Object.entries(spec) as Array<[K, NumberOption]>;
+  const switches = new Set(entries.filter(([, o]) => o.flag).map(([k]) => flagOf(k)));
   const given = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
-    if (arg === '--help' || arg === '-h') {
-      process.stdout.write(`${usage()}\n`);
-      process.exit(0);
-    }
+    if (arg === '--') continue;
     const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/.exec(arg);
-    if (!m) fail(`unexpected argument "${arg}"`);
-    const [, name, inline] = m as RegExpExecArray;
-    if (switches.has(name as string)) {
-      if (inline !== undefined) fail(`--${name} takes no value`);
-      given.set(name as string, '1');
+    if (!m) throw new OptionsError(`unexpected argument "${arg}"`);
+    const [, name = '', inline] = m;
+    if (switches.has(name)) {
+      if (inline !== undefined) throw new OptionsError(`--${name} takes no value`);
+      given.set(name, '1');
       continue;
     }
     const value = inline ?? argv[++i];
-    if (value === undefined) fail(`--${name} needs a value`);
-    given.set(name as string, value as string);
+    if (value === undefined) throw new OptionsError(`--${name} needs a value`);
+    given.set(name, value);
   }
-  const known = new Set(Object.keys(spec).map(flag));
-  for (const name of given.keys()) if (!known.has(name)) fail(`unknown option --${name}`);
+  const known = new Set(entries.map(([k]) => flagOf(k)));
+  for (const name of given.keys()) {
+    if (!known.has(name)) throw new OptionsError(`unknown option --${name}`);
+  }
   const out = {} as Record<K, number>;
-  for (const [key, o] of Object.entries(spec) as Array<[K, NumberOption]>) {
-    const raw = given.get(flag(key)) ?? (o.env ? process.env[o.env] : undefined);
-    if (o.flag) {
-      out[key] = raw === '1' ? 1 : 0;
-      continue;
-    }
+  for (const [key, o] of entries) {
+    const flag = flagOf(key);
+    const fromArgs = given.get(flag);
+    const raw = fromArgs ?? (o.env ? env[o.env] : undefined);
+    // A bad value names where it came from: the option, or its environment variable.
+    const source = fromArgs !== undefined || !o.env ? `--${flag}` : `${o.env} (--${flag})`;
     if (raw === undefined || raw === '') {
       out[key] = o.default;
+      continue;
+    }
+    if (o.flag) {
+      if (raw !== '0' && raw !== '1')
+        throw new OptionsError(`${source} must be 1 or 0, got "${raw}"`);
+      out[key] = Number(raw);
       continue;
     }
     const n = Number(raw.replaceAll('_', '').replaceAll(',', ''));
@@ -93,14 +97,39 @@ export function readOptions<K extends string>(
       n < min ||
       n > (o.max ?? Infinity)
     ) {
-      fail(
-        `--${flag(key)} must be ${integer ? 'a whole number' : 'a number'} from ${min}` +
+      throw new OptionsError(
+        `${source} must be ${integer ? 'a whole number' : 'a number'} from ${min}` +
           `${o.max === undefined ? ' up' : ` to ${o.max}`}, got "${raw}"`,
       );
     }
     out[key] = n;
   }
   return out;
+}
+
+/**
+ * `parseOptions` for a bench's own command line: `--help` prints the usage and exits 0; an
+ * unknown option or a bad value prints what is wrong and exits 2, before anything is booted.
+ */
+export function readOptions<K extends string>(
+  command: string,
+  summary: string,
+  spec: Record<K, NumberOption>,
+  argv = process.argv.slice(2),
+): Record<K, number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${optionsUsage(command, summary, spec)}\n`);
+    process.exit(0);
+  }
+  try {
+    return parseOptions(spec, argv);
+  } catch (e) {
+    if (!(e instanceof OptionsError)) throw e;
+    process.stderr.write(
+      `${command}: ${e.message}\nRun npm run ${command} -- --help for the options.\n`,
+    );
+    process.exit(2);
+  }
 }
 
 /** "2 × AMD EPYC, 23 GiB RAM, Linux 6.1, Node v20.20.2, load average 2.4" */

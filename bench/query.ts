@@ -13,7 +13,7 @@
  *   3. prints PostgreSQL's plan for each (the SQL the gateway runs, compiled by the same service
  *      code, EXPLAINed as the subscriber's superuser).
  *
- *   npm run bench:query [-- --rows 50000] [-- --samples 200]     (or BENCH_ROWS, BENCH_SAMPLES)
+ *   npm run bench:query -- [--rows 50000] [--samples 200]     (or BENCH_ROWS, BENCH_SAMPLES)
  */
 import 'reflect-metadata';
 import { statfs } from 'node:fs/promises';

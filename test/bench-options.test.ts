@@ -6,8 +6,8 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
-import { readOptions } from '../bench/options.js';
+import { describe, expect, it } from 'vitest';
+import { OptionsError, parseOptions } from '../bench/options.js';
 import { projectRoot } from '../common/paths.js';
 
 const run = promisify(execFile);
@@ -61,35 +61,45 @@ describe('benchmark options', () => {
   });
 });
 
-describe('readOptions', () => {
+describe('parseOptions', () => {
   const spec = {
     rounds: { description: 'rounds', default: 2, min: 1, env: 'TEST_BENCH_ROUNDS' },
     singleOnly: { description: 'switch', default: 0, flag: true, env: 'TEST_BENCH_SINGLE' },
   };
-  afterEach(() => {
-    delete process.env.TEST_BENCH_ROUNDS;
-    delete process.env.TEST_BENCH_SINGLE;
-  });
+  const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseOptions(spec, argv, env);
 
   it('reads values, switches and their defaults', () => {
-    expect(readOptions('t', 's', spec, [])).toEqual({ rounds: 2, singleOnly: 0 });
-    expect(readOptions('t', 's', spec, ['--single-only', '--rounds', '4'])).toEqual({
-      rounds: 4,
-      singleOnly: 1,
-    });
-    // A switch takes no value: what follows it is the next option.
-    expect(readOptions('t', 's', spec, ['--rounds=3', '--single-only'])).toEqual({
-      rounds: 3,
-      singleOnly: 1,
-    });
+    expect(parse([])).toEqual({ rounds: 2, singleOnly: 0 });
+    expect(parse(['--single-only', '--rounds', '4'])).toEqual({ rounds: 4, singleOnly: 1 });
+    expect(parse(['--rounds=3', '--single-only'])).toEqual({ rounds: 3, singleOnly: 1 });
+    // npm passes on the second "--" of `npm run x -- --a 1 -- --b 2`.
+    expect(parse(['--rounds', '5', '--', '--single-only'])).toEqual({ rounds: 5, singleOnly: 1 });
+  });
+
+  it('takes no value after a switch: what follows it is the next argument', () => {
+    expect(() => parse(['--single-only', '4'])).toThrow('unexpected argument "4"');
+    expect(() => parse(['--single-only=1'])).toThrow('--single-only takes no value');
   });
 
   it('falls back to the environment, and the command line wins', () => {
-    process.env.TEST_BENCH_ROUNDS = '5';
-    process.env.TEST_BENCH_SINGLE = '1';
-    expect(readOptions('t', 's', spec, [])).toEqual({ rounds: 5, singleOnly: 1 });
-    expect(readOptions('t', 's', spec, ['--rounds', '7'])).toEqual({ rounds: 7, singleOnly: 1 });
-    process.env.TEST_BENCH_SINGLE = '0';
-    expect(readOptions('t', 's', spec, []).singleOnly).toBe(0);
+    const env = { TEST_BENCH_ROUNDS: '5', TEST_BENCH_SINGLE: '1' };
+    expect(parse([], env)).toEqual({ rounds: 5, singleOnly: 1 });
+    expect(parse(['--rounds', '7'], env)).toEqual({ rounds: 7, singleOnly: 1 });
+    expect(parse([], { TEST_BENCH_SINGLE: '0' }).singleOnly).toBe(0);
+  });
+
+  it('refuses bad values, naming the option or the variable they came from', () => {
+    expect(() => parse(['--rounds', '0'])).toThrow(
+      '--rounds must be a whole number from 1 up, got "0"',
+    );
+    expect(() => parse(['--rounds'])).toThrow('--rounds needs a value');
+    expect(() => parse(['--roundz', '2'])).toThrow('unknown option --roundz');
+    expect(() => parse([], { TEST_BENCH_ROUNDS: 'four' })).toThrow(
+      'TEST_BENCH_ROUNDS (--rounds) must be a whole number from 1 up, got "four"',
+    );
+    expect(() => parse([], { TEST_BENCH_SINGLE: 'true' })).toThrow(
+      'TEST_BENCH_SINGLE (--single-only) must be 1 or 0, got "true"',
+    );
+    expect(() => parse(['rounds'])).toThrow(OptionsError);
   });
 });
