@@ -309,13 +309,15 @@ describe.sequential('the fleet on the gateway', { timeout: 90_000 }, () => {
       const began = performance.now();
       await scrape();
       expect(performance.now() - began).toBeLessThan(2000);
-      expect(stateChanges().at(-1)).toMatchObject({
-        publisher: 'pub2',
-        from: 'streaming',
-        to: 'unreachable',
+      // The gateway's log line arrives a moment after /metrics shows the state (a child's
+      // output): wait for it rather than read the line before it.
+      const change = await waitFor('the change to unreachable in the log', async () => {
+        const last = stateChanges().at(-1);
+        return last?.publisher === 'pub2' && last.to === 'unreachable' ? last : undefined;
       });
+      expect(change).toMatchObject({ publisher: 'pub2', from: 'streaming', to: 'unreachable' });
       // The stream broke (disable_on_error disabled the subscription), or it could not connect.
-      expect(stateChanges().at(-1)?.reason).toMatch(
+      expect(change.reason).toMatch(
         /could not (connect to the publisher|receive data from WAL stream|send end-of-streaming message)/,
       );
       // The monitor re-enables a subscription stopped by a broken stream: one log line, counted.
