@@ -49,7 +49,7 @@ import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { benchCollector, table } from './lib.js';
-import { readOptions } from './options.js';
+import { machine, readOptions } from './options.js';
 
 const opts = readOptions(
   'bench:ingest',
@@ -651,8 +651,8 @@ async function main() {
     };
     const catchUp = (rs: Rate[]) => m(rs, (x) => x.catchUp ?? Number.NaN).toFixed(1);
     console.log(
-      `\nIngest into one publisher, ${new Date().toISOString()}; ${os.availableParallelism()} CPUs ` +
-        `(${os.cpus()[0]?.model.trim()}), node ${process.version} (NODE_ENV=production), embedded PostgreSQL; ` +
+      `\nIngest into one publisher, ${new Date().toISOString()}; ${machine()} ` +
+        '(NODE_ENV=production), embedded PostgreSQL; ' +
         `${ROUNDS} rounds of ${DURATION} s per case, alternating; medians over rounds.` +
         (PUBLISHER_ALONE
           ? ' Publisher alone: the subscription was disabled while each side was timed (catch-up ' +
