@@ -71,7 +71,8 @@ beforeAll(async () => {
       pool: new pg.Pool({ connectionString: pub().apiDatabaseUrl, max: 10 }),
     }),
     log(event) {
-      if (!/^\s*INSERT INTO "?data"?\b/i.test(event.query.sql)) return;
+      // insertDatum's INSERT, or insertMany's (inside WITH stored AS (…)).
+      if (!/^\s*(WITH stored AS \(\s*)?INSERT INTO "?data"?\b/i.test(event.query.sql)) return;
       if (event.level === 'query') inserts.ok++;
       else {
         inserts.failed++;
