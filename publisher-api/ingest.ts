@@ -113,15 +113,18 @@ export async function insertDatum(db: Db, bodyJson: string): Promise<StoredDatum
  * inside strings, and allows none outside them (the parsers that checked the bodies refuse it).
  * A text that holds one anyway (or an empty one) goes through the `unnest($1::text[])` form.
  *
- * The answer is one row, not one per row stored: the ids joined by commas, the stored JSON texts
- * (`data::text`, which escapes every control character, so never holds U+001E) joined by
- * U+001E, and the publisher and the time once, as every row of one statement has the same ones
- * (created_at is now(), the transaction's start; publisher is the table's default). Measured on
- * a 100-row POST /data/batch, reading one row per stored row (`pg` parsing each DataRow message
- * and each row's timestamp) was a quarter of the API's CPU. Their min and max both come back, so
- * that a table changed to break that rule fails loudly instead of answering wrong times.
+ * POST /data's statement answers a row per datum, with its stored JSON (`data::text`). POST
+ * /data/batch's answers one row, whatever the number of items: the ids joined by commas, and the
+ * publisher and the time once, as every row of one statement has the same ones (created_at is
+ * now(), the transaction's start; publisher is the table's default). Measured on 100-row
+ * batches, reading a row per item (`pg` parsing each DataRow message and each row's timestamp)
+ * was a quarter of the API's CPU; one row cut the API's CPU per item by a quarter (100 items) to
+ * two fifths (1,000), for no more PostgreSQL CPU. For the few rows of a POST /data flush (about 10 at concurrency 32) the
+ * aggregate costs PostgreSQL more than it saves the API, so that one stays a row per datum. The
+ * min and max of the publisher and the time both come back, so that a table changed to break
+ * that rule fails loudly instead of answering wrong times.
  *
- * The ids come in input order: the SELECT feeds the rows to the INSERT sorted by position,
+ * The rows come back in input order: the SELECT feeds them to the INSERT sorted by position,
  * RETURNING yields them in the order they were inserted, and string_agg reads them in that order
  * (PostgreSQL does not promise either in words; the API's role may not choose ids to join on,
  * and the tests pin the order).
@@ -129,43 +132,45 @@ export async function insertDatum(db: Db, bodyJson: string): Promise<StoredDatum
 const ROW_SEPARATOR = '\x1e';
 const FROM_JOINED = `string_to_table($1, E'\\x1e')`;
 const FROM_ARRAY = 'unnest($1::text[])';
-const insertManyText = (from: string, withData: boolean) => `WITH stored AS (
-  INSERT INTO data (data)
-  SELECT (t.body::jsonb) -> 'data' FROM ${from} WITH ORDINALITY AS t(body, n)
-  ORDER BY t.n
-  RETURNING id, publisher, created_at${withData ? ', data' : ''}
+const insertText = (from: string) => `INSERT INTO data (data)
+SELECT (t.body::jsonb) -> 'data' FROM ${from} WITH ORDINALITY AS t(body, n)
+ORDER BY t.n`;
+const rowPerDatum = (from: string) => `${insertText(from)}
+RETURNING id, publisher, data::text AS "dataJson", created_at AS "createdAt"`;
+const oneRow = (from: string) => `WITH stored AS (
+${insertText(from)}
+RETURNING id, publisher, created_at
 )
 SELECT string_agg(id::text, ',') AS ids,
   min(publisher) AS publisher, max(publisher) AS "lastPublisher",
-  min(created_at) AS "createdAt", max(created_at) AS "lastCreatedAt"${withData ? `,\n  string_agg(data::text, E'\\x1e') AS "dataJson"` : ''}
+  min(created_at) AS "createdAt", max(created_at) AS "lastCreatedAt"
 FROM stored`;
 /** The statements by name: [joined text, text[]] × [with the stored JSON, without]. */
 const INSERT_MANY = {
   withData: [
-    ['collector_insert_many', insertManyText(FROM_JOINED, true)],
-    ['collector_insert_many_array', insertManyText(FROM_ARRAY, true)],
+    ['collector_insert_many', rowPerDatum(FROM_JOINED)],
+    ['collector_insert_many_array', rowPerDatum(FROM_ARRAY)],
   ],
   withoutData: [
-    ['collector_insert_batch', insertManyText(FROM_JOINED, false)],
-    ['collector_insert_batch_array', insertManyText(FROM_ARRAY, false)],
+    ['collector_insert_batch', oneRow(FROM_JOINED)],
+    ['collector_insert_batch_array', oneRow(FROM_ARRAY)],
   ],
 } as const;
 
-/** The one row `INSERT_MANY`'s statements answer. */
-interface InsertedRows {
+/** The one row of the batch statements (`oneRow`). */
+interface InsertedIds {
   ids: string | null;
   publisher: string | null;
   lastPublisher: string | null;
   createdAt: Date | null;
   lastCreatedAt: Date | null;
-  dataJson?: string | null;
 }
 
-/** The rows of `INSERT_MANY`'s answer, checked against the number of texts sent. */
-function storedRows(answer: InsertedRows | undefined, count: number): StoredRow[] | StoredDatum[] {
+/** The rows of a batch statement's answer, checked against the number of texts sent. */
+function batchRows(answer: InsertedIds | undefined, count: number): StoredRow[] {
   const ids = answer?.ids ? answer.ids.split(',') : [];
   if (ids.length !== count) throw new Error(`INSERT of ${count} rows returned ${ids.length}`);
-  const { publisher, lastPublisher, createdAt, lastCreatedAt } = answer as InsertedRows;
+  const { publisher, lastPublisher, createdAt, lastCreatedAt } = answer as InsertedIds;
   if (
     publisher === null ||
     publisher !== lastPublisher ||
@@ -177,18 +182,8 @@ function storedRows(answer: InsertedRows | undefined, count: number): StoredRow[
         'stamps every row of a statement alike (publisher default, created_at DEFAULT now())',
     );
   }
-  const texts = answer?.dataJson?.split(ROW_SEPARATOR);
-  if (texts !== undefined && texts.length !== count) {
-    throw new Error(`INSERT of ${count} rows returned ${texts.length} JSON texts`);
-  }
   const ms = createdAt.getTime();
-  if (texts === undefined) return ids.map((id) => ({ id, publisher, createdAt: new Date(ms) }));
-  return ids.map((id, i) => ({
-    id,
-    publisher,
-    dataJson: texts[i] as string,
-    createdAt: new Date(ms),
-  }));
+  return ids.map((id) => ({ id, publisher, createdAt: new Date(ms) }));
 }
 
 /**
@@ -196,7 +191,7 @@ function storedRows(answer: InsertedRows | undefined, count: number): StoredRow[
  * multi-row INSERT, through Kysely (a batch, in or out of a transaction) or on the group commit's
  * own connections. Precompiled: the text never changes, so there is nothing for Kysely to build
  * per call. `withData: false` (POST /data/batch, whose answer names ids only) leaves the stored
- * JSON out of the answer: PostgreSQL does not write it out, nor `pg` read it back.
+ * JSON out, and answers in one row (above).
  */
 export async function insertMany(
   db: Db | InsertConnections,
@@ -220,9 +215,13 @@ export async function insertMany(
   const param = asArray ? bodies : bodies.join(ROW_SEPARATOR);
   const rows =
     db instanceof InsertConnections
-      ? await db.query<InsertedRows>(name, text, [param])
-      : ((await db.executeQuery(CompiledQuery.raw(text, [param]))).rows as InsertedRows[]);
-  return storedRows(rows[0], bodies.length);
+      ? await db.query<object>(name, text, [param])
+      : (await db.executeQuery<object>(CompiledQuery.raw(text, [param]))).rows;
+  if (!opts.withData) return batchRows(rows[0] as InsertedIds | undefined, bodies.length);
+  if (rows.length !== bodies.length) {
+    throw new Error(`INSERT of ${bodies.length} rows returned ${rows.length}`);
+  }
+  return rows as StoredDatum[];
 }
 
 /**

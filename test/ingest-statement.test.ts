@@ -5,7 +5,7 @@
  * one JSON document (a separator inside it, or nothing at all) must never be split into several
  * rows, nor vanish.
  */
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toAppError } from '../common/errors.js';
@@ -95,5 +95,57 @@ describe.each(targets)('insertMany on $name', ({ make }) => {
   it('an empty text is refused as JSON, not lost', async () => {
     const e = await insertMany(make(), ['']).catch((err: unknown) => err);
     expect(toAppError(e)?.code).toBe('BAD_USER_INPUT');
+  });
+
+  it('without the stored JSON (POST /data/batch), each id, publisher and time as stored, in input order', async () => {
+    const marker = uniqueTag('ids');
+    const bodies = Array.from({ length: 7 }, (_, i) => JSON.stringify({ data: { m: marker, i } }));
+    const rows = await insertMany(make(), bodies, { withData: false });
+    const stored = await withClient(pub().adminUrl, async (c) => {
+      const { rows: found } = await c.query<{ id: string; i: number; publisher: string; t: Date }>(
+        `SELECT id, (data->>'i')::int AS i, publisher, created_at AS t FROM data WHERE data->>'m' = $1`,
+        [marker],
+      );
+      return found;
+    });
+    expect(stored).toHaveLength(7);
+    for (const [i, row] of rows.entries()) {
+      const match = stored.find((s) => s.id === row.id);
+      expect(match?.i).toBe(i);
+      expect(row.publisher).toBe(match?.publisher);
+      expect(row.createdAt.toISOString()).toBe(match?.t.toISOString());
+      expect(row).not.toHaveProperty('dataJson');
+    }
+  });
+});
+
+describe('the batch statement answers in one row', () => {
+  it('fails loudly, storing nothing, if the rows of one statement no longer share their time', async () => {
+    const marker = uniqueTag('times');
+    const admin = new Kysely<PublisherDB>({
+      dialect: new PostgresDialect({
+        pool: new pg.Pool({ connectionString: pub().adminUrl, max: 1 }),
+      }),
+    });
+    try {
+      // In a transaction that is rolled back: the table is changed for this statement only (other
+      // test files insert into it meanwhile; they wait for the lock a few milliseconds).
+      const e = await admin
+        .transaction()
+        .execute(async (trx) => {
+          await sql`ALTER TABLE data ALTER COLUMN created_at SET DEFAULT clock_timestamp()`.execute(
+            trx,
+          );
+          // Enough rows that clock_timestamp() moves on between the first and the last.
+          const bodies = Array.from({ length: 500 }, (_, i) => `{"data": "${marker}-${i}"}`);
+          await insertMany(trx, bodies, { withData: false });
+          throw new Error('stored: rolled back');
+        })
+        .catch((err: unknown) => err);
+      expect((e as Error).message).toMatch(/different publishers or times/);
+      expect(await storedCount(marker)).toBe(0);
+    } finally {
+      await admin.destroy();
+    }
   });
 });
