@@ -17,8 +17,8 @@
  *      commit they bound what any server can reach at concurrency 1;
  *   6. prints Markdown tables with absolute figures (medians over the rounds) and ratios (the
  *      median of each round's ratio of the two sides, timed next to each other, and its range), and the
- *      CPU each side spent per single row (read from /proc: steadier than rows/s on a shared
- *      machine, where rows/s follows whatever else runs);
+ *      CPU each side spent per row, single rows and batches (read from /proc: steadier than
+ *      rows/s on a shared machine, where rows/s follows whatever else runs);
  *   7. for batches, also the rate until the subscriber has every row: rows ÷ (measurement +
  *      catch-up). COPY is one transaction, and logical replication sends a transaction only once
  *      it has committed: the subscriber applies none of COPY's rows while COPY is timed, and all
@@ -45,6 +45,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
@@ -140,7 +141,7 @@ interface Rate {
   latency: number;
   /** Rows stored in the measurement. */
   rows?: number;
-  /** CPU ms per row: the API's process, PostgreSQL's, the load generator's (single row only). */
+  /** CPU ms per row: the API's process, PostgreSQL's, the load generator's (psql for COPY). */
   cpu?: Cpu;
   /** POST /data only: where the API and the load generator spent the wall time (see `Waits`). */
   waits?: Waits;
@@ -242,20 +243,27 @@ async function withWaits(
   };
 }
 
-/** CPU ms of a postmaster and all its children, running or ended. */
-function postgresCpuMs(postmaster: number | undefined): number {
-  if (postmaster === undefined) return 0;
-  let ms = cpuMs(postmaster, true);
+/** The processes whose parent is `pid`: a postmaster's backends and workers. */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === postmaster) ms += cpuMs(Number(entry), true);
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid)
+        out.push(Number(entry));
     } catch {
-      // ended meanwhile: its time is in the postmaster's children's time
+      // ended meanwhile: its time is in the parent's children's time
     }
   }
+  return out;
+}
+
+/** CPU ms of a postmaster and all its children, running or ended. */
+function postgresCpuMs(postmaster: number | undefined): number {
+  if (postmaster === undefined) return 0;
+  let ms = cpuMs(postmaster, true);
+  for (const child of childrenOf(postmaster)) ms += cpuMs(child, true);
   return ms;
 }
 
@@ -264,8 +272,18 @@ async function withCpu(
   pids: { api?: number; postgres?: number },
   measure: () => Promise<Rate>,
 ): Promise<Rate> {
+  const earlier = new Set(pids.postgres === undefined ? [] : childrenOf(pids.postgres));
   const before = [cpuMs(pids.api), postgresCpuMs(pids.postgres), cpuMs(process.pid, true)];
   const rate = await measure();
+  // A client that connected for the measurement only (psql, pgbench) leaves backends that end
+  // after it has. One that the postmaster reaps between the reading of the postmaster's
+  // children's time and the listing of its children is in neither: seen losing all of COPY's
+  // backend CPU with the subscription disabled. So: the backends opened meanwhile are waited
+  // for (2 s at most) before reading.
+  for (let i = 0; i < 40 && pids.postgres !== undefined; i++) {
+    if (childrenOf(pids.postgres).every((child) => earlier.has(child))) break;
+    await sleep(50);
+  }
   const after = [cpuMs(pids.api), postgresCpuMs(pids.postgres), cpuMs(process.pid, true)];
   const rows = rate.rows ?? 0;
   const per = (i: number) => ((after[i] as number) - (before[i] as number)) / rows;
@@ -603,28 +621,27 @@ async function main() {
         const sides = [
           async () => {
             await settle(adminUrl);
-            const rate = await isolated(() => copy(COPY_ROWS));
-            r.copy.push({ ...rate, rows: COPY_ROWS, catchUp: await settle(adminUrl) });
+            const rate = await isolated(() =>
+              withCpu(pids, async () => ({ ...(await copy(COPY_ROWS)), rows: COPY_ROWS })),
+            );
+            r.copy.push({ ...rate, catchUp: await settle(adminUrl) });
           },
           async () => {
             await cannon(url, arrayBody, BATCH_CONNECTIONS, WARMUP);
             await settle(adminUrl);
-            const a = await isolated(() => cannon(url, arrayBody, BATCH_CONNECTIONS, DURATION));
-            r.json.push({
-              tps: a.tps * size,
-              latency: a.latency,
-              rows: (a.rows ?? 0) * size,
-              catchUp: await settle(adminUrl),
-            });
-            const nd = await isolated(() =>
-              cannon(url, ndjsonBody, BATCH_CONNECTIONS, DURATION, 'application/x-ndjson'),
+            // Requests to rows, so that withCpu divides by rows.
+            const batchesOf = async (type: string, body: string) => {
+              const a = await cannon(url, body, BATCH_CONNECTIONS, DURATION, type);
+              return { ...a, tps: a.tps * size, rows: (a.rows ?? 0) * size };
+            };
+            const a = await isolated(() =>
+              withCpu(pids, () => batchesOf('application/json', arrayBody)),
             );
-            r.ndjson.push({
-              tps: nd.tps * size,
-              latency: nd.latency,
-              rows: (nd.rows ?? 0) * size,
-              catchUp: await settle(adminUrl),
-            });
+            r.json.push({ ...a, catchUp: await settle(adminUrl) });
+            const nd = await isolated(() =>
+              withCpu(pids, () => batchesOf('application/x-ndjson', ndjsonBody)),
+            );
+            r.ndjson.push({ ...nd, catchUp: await settle(adminUrl) });
           },
         ];
         if (round % 2 === 0) sides.reverse();
@@ -782,6 +799,37 @@ async function main() {
             int(m(r.ndjson)),
             paired(r.ndjson, r.copy),
             `${catchUp(r.copy)} / ${catchUp(r.json)} / ${catchUp(r.ndjson)}`,
+          ];
+        }),
+      ),
+    );
+    const micro = (x: number) => (x * 1000).toFixed(1);
+    const cpuSum = (rs: Rate[], keys: Array<keyof Cpu>) =>
+      keys.map((k) => micro(cpu(rs, k))).join(' + ') +
+      ` = ${micro(keys.reduce((t, k) => t + cpu(rs, k), 0))}`;
+    console.log(
+      '\nCPU µs per row, batches (from /proc as above; the client is psql for COPY, or the bench itself where it has no psql). ' +
+        (PUBLISHER_ALONE
+          ? 'Replication was off while each side was timed, so PostgreSQL is the backends and the WAL writer alike.'
+          : "PostgreSQL includes the replication sender: for the batches, sending their rows while they are timed; for COPY, only decoding them (it sends them once COPY has committed, after its timer). --publisher-alone compares PostgreSQL's own work alike.") +
+        '\n',
+    );
+    console.log(
+      table(
+        [
+          'batch',
+          'COPY: postgres + psql',
+          'JSON array: API + postgres + client',
+          'NDJSON: API + postgres + client',
+        ],
+        BATCH_SIZES.map((size) => {
+          const r = batches.get(size) as { copy: Rate[]; json: Rate[]; ndjson: Rate[] };
+          const all: Array<keyof Cpu> = ['api', 'postgres', 'client'];
+          return [
+            `${int(size)} rows, ${BATCH_CONNECTIONS} connections`,
+            cpuSum(r.copy, ['postgres', 'client']),
+            cpuSum(r.json, all),
+            cpuSum(r.ndjson, all),
           ];
         }),
       ),
