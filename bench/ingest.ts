@@ -689,7 +689,6 @@ async function main() {
         ],
         CONCURRENCIES.map((n) => {
           const r = single.get(n) as { base: Rate[]; http: Rate[] };
-
           return [
             `concurrency ${n}`,
             int(m(r.base)),

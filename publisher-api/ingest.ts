@@ -119,10 +119,12 @@ export async function insertDatum(db: Db, bodyJson: string): Promise<StoredDatum
  * now(), the transaction's start; publisher is the table's default). Measured on 100-row
  * batches, reading a row per item (`pg` parsing each DataRow message and each row's timestamp)
  * was a quarter of the API's CPU; one row cut the API's CPU per item by a quarter (100 items) to
- * two fifths (1,000), for no more PostgreSQL CPU. For the few rows of a POST /data flush (about 10 at concurrency 32) the
- * aggregate costs PostgreSQL more than it saves the API, so that one stays a row per datum. The
- * min and max of the publisher and the time both come back, so that a table changed to break
- * that rule fails loudly instead of answering wrong times.
+ * two fifths (1,000), for no more PostgreSQL CPU. For the few rows of a POST /data flush (about
+ * 10 at concurrency 32) the aggregate costs PostgreSQL more than it saves the API, so that one
+ * stays a row per datum. The min and max of the publisher and the time both come back, so that a
+ * table changed to break that rule (an operator setting created_at's default to clock_timestamp())
+ * is refused loudly instead of answered with wrong times: the statement has committed by then,
+ * so the rows are stored, and the request gets a 500 whose log line says what changed.
  *
  * The rows come back in input order: the SELECT feeds them to the INSERT sorted by position,
  * RETURNING yields them in the order they were inserted, and string_agg reads them in that order
