@@ -41,15 +41,23 @@
 
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { benchCollector, table } from './lib.js';
+import {
+  backendsEnded,
+  childrenOf,
+  cpuMs,
+  median,
+  pairedRatio,
+  postgresCpuMs,
+  settle,
+} from './measure.js';
 import { machine, readOptions } from './options.js';
 
 const opts = readOptions(
@@ -110,11 +118,6 @@ const WARMUP_REQUESTS = 10_000;
 const run = promisify(execFile);
 const say = (line: string) => process.stderr.write(`${line}\n`);
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
 
 /** The same small document everywhere: what a sensor or a form might send. */
 const DATUM = '{"sensor": "s-17", "value": 21.5, "ok": true, "tags": ["a", "b"]}';
@@ -166,28 +169,6 @@ interface Cpu {
   api: number;
   postgres: number;
   client: number;
-}
-
-/**
- * CPU time a process has used, ms, from /proc/<pid>/stat: its own and, with `children`, that of
- * its children it has waited for (PostgreSQL's ended backends; pgbench and psql for this
- * process). 0 where /proc cannot tell (not Linux, process gone).
- */
-function cpuMs(pid: number | undefined, children = false): number {
-  if (pid === undefined) return 0;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised name: state, ppid, …; utime, stime, cutime, cstime are the
-    // 14th to 17th fields of the line, in clock ticks (USER_HZ, 100 on Linux).
-    const f = stat
-      .slice(stat.lastIndexOf(')') + 2)
-      .split(' ')
-      .map(Number);
-    const ticks = (f[11] ?? 0) + (f[12] ?? 0) + (children ? (f[13] ?? 0) + (f[14] ?? 0) : 0);
-    return ticks * 10;
-  } catch {
-    return 0;
-  }
 }
 
 /** A thread's time on a CPU and waiting on a run queue, ns (0 where /proc cannot tell). */
@@ -243,30 +224,6 @@ async function withWaits(
   };
 }
 
-/** The processes whose parent is `pid`: a postmaster's backends and workers. */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid)
-        out.push(Number(entry));
-    } catch {
-      // ended meanwhile: its time is in the parent's children's time
-    }
-  }
-  return out;
-}
-
-/** CPU ms of a postmaster and all its children, running or ended. */
-function postgresCpuMs(postmaster: number | undefined): number {
-  if (postmaster === undefined) return 0;
-  let ms = cpuMs(postmaster, true);
-  for (const child of childrenOf(postmaster)) ms += cpuMs(child, true);
-  return ms;
-}
-
 /** Runs `measure` and adds the CPU each side used, per row, to its rate. */
 async function withCpu(
   pids: { api?: number; postgres?: number },
@@ -275,15 +232,7 @@ async function withCpu(
   const earlier = new Set(pids.postgres === undefined ? [] : childrenOf(pids.postgres));
   const before = [cpuMs(pids.api), postgresCpuMs(pids.postgres), cpuMs(process.pid, true)];
   const rate = await measure();
-  // A client that connected for the measurement only (psql, pgbench) leaves backends that end
-  // after it has. One that the postmaster reaps between the reading of the postmaster's
-  // children's time and the listing of its children is in neither: seen losing all of COPY's
-  // backend CPU with the subscription disabled. So: the backends opened meanwhile are waited
-  // for (2 s at most) before reading.
-  for (let i = 0; i < 40 && pids.postgres !== undefined; i++) {
-    if (childrenOf(pids.postgres).every((child) => earlier.has(child))) break;
-    await sleep(50);
-  }
+  await backendsEnded(pids.postgres, earlier);
   const after = [cpuMs(pids.api), postgresCpuMs(pids.postgres), cpuMs(process.pid, true)];
   const rows = rate.rows ?? 0;
   const per = (i: number) => ((after[i] as number) - (before[i] as number)) / rows;
@@ -410,36 +359,6 @@ async function nodeMultiRow(url: string, rows: number): Promise<Rate> {
     await c.end();
   }
   return { tps: rows / ((performance.now() - started) / 1000), latency: Number.NaN };
-}
-
-/**
- * Waits until the subscriber has confirmed every change of the publisher (its slot's
- * confirmed_flush_lsn has reached the publisher's current WAL position), and returns how long
- * that took, in seconds. Run after each measurement: a side that outruns replication leaves a
- * backlog that the apply worker works off afterwards, on the same 2 cores, and without this it
- * would land in the next side's measurement instead of its own.
- */
-async function settle(adminUrl: string, timeoutMs = 300_000): Promise<number> {
-  const c = new pg.Client({ connectionString: adminUrl });
-  await c.connect();
-  const began = performance.now();
-  try {
-    for (;;) {
-      const { rows } = await c.query<{ behind: string }>(
-        `SELECT coalesce(max(pg_current_wal_lsn() - confirmed_flush_lsn), 0) AS behind
-           FROM pg_replication_slots WHERE slot_type = 'logical'`,
-      );
-      if (Number(rows[0]?.behind ?? 0) <= 0) return (performance.now() - began) / 1000;
-      if (performance.now() - began > timeoutMs) {
-        throw new Error(
-          `the subscriber is still ${rows[0]?.behind} bytes behind after ${timeoutMs / 1000} s`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  } finally {
-    await c.end();
-  }
 }
 
 /**
@@ -660,12 +579,8 @@ async function main() {
       ? `psql \\copy of ${int(COPY_ROWS)} rows`
       : `1,000-row multi-row INSERTs from Node (no psql here), ${int(COPY_ROWS)} rows`;
     const m = (rs: Rate[], f: (r: Rate) => number = (r) => r.tps) => median(rs.map(f));
-    // Each round's ratio of the two sides measured next to each other; the median of those, and
-    // their range (the rounds are paired: a drift in the machine's speed hits both sides alike).
-    const paired = (ours: Rate[], base: Rate[], f: (r: Rate) => number = (r) => r.tps) => {
-      const ratios = ours.map((o, i) => f(o) / f(base[i] as Rate));
-      return `${median(ratios).toFixed(2)}x (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
-    };
+    const paired = (ours: Rate[], base: Rate[], f: (r: Rate) => number = (r) => r.tps) =>
+      pairedRatio(ours, base, f);
     const catchUp = (rs: Rate[]) => m(rs, (x) => x.catchUp ?? Number.NaN).toFixed(1);
     console.log(
       `\nIngest into one publisher, ${new Date().toISOString()}; ${machine()} ` +

@@ -28,6 +28,7 @@ async function bench(
 
 const BENCHES: Array<[file: string, command: string, option: string]> = [
   ['ingest', 'bench:ingest', '--publisher-alone'],
+  ['copy', 'bench:copy', '--connections'],
   ['graphql', 'bench:graphql', '--serve'],
   ['query', 'bench:query', '--samples'],
   ['replication-latency', 'bench:replication', '--samples'],
