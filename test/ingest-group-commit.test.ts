@@ -3,7 +3,8 @@
  * share INSERT statements (counted on the app's own InsertConnections, as deployed, and through a
  * Kysely log hook for the service run on a Kysely pool), every 201 is stored and replicated, a
  * poisoned row gets its own 400 while its neighbours get their 201s, and numbers beyond double
- * precision keep every digit.
+ * precision keep every digit. Also the flush's limits (rows, bytes, flushes in flight) and how
+ * InsertConnections picks a connection (never more than its size, an idle one first).
  */
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
@@ -37,6 +38,8 @@ class CountingConnections extends InsertConnections {
   readonly counts = {
     ok: 0,
     okRows: 0,
+    /** Rows of each statement that succeeded, in the order they finished. */
+    okSizes: [] as number[],
     failed: 0,
     failedRows: [] as number[],
     busy: 0,
@@ -49,6 +52,7 @@ class CountingConnections extends InsertConnections {
       const rows = await super.query<R>(name, text, values);
       this.counts.ok++;
       this.counts.okRows += paramRows(values[0]);
+      this.counts.okSizes.push(paramRows(values[0]));
       return rows;
     } catch (e) {
       this.counts.failed++;
@@ -165,6 +169,13 @@ describe('group commit of POST /data', () => {
     expect(perRequest).toBeLessThan(50);
   });
 
+  it('a lone poisoned row gets its 400 from one failed statement, not retried', async () => {
+    const before = conns.counts.failed;
+    const res = await post(`{"data": {"marker": "${uniqueTag('lone')}", "nul": "a\\u0000b"}}`);
+    expect(res.status).toBe(400);
+    expect(conns.counts.failed - before).toBe(1);
+  });
+
   it('a poisoned row amid 50 concurrent good ones: it gets 400, they get 201, stored and replicated', async () => {
     const marker = uniqueTag('poison');
     const bodies = Array.from({ length: 50 }, (_, i) => JSON.stringify({ data: { marker, i } }));
@@ -275,13 +286,59 @@ describe('group commit of POST /data', () => {
     }
   });
 
-  it('caps a batch at its row limit', async () => {
+  it('caps a batch at its row limit, and fills it to the limit', async () => {
     const marker = uniqueTag('cap');
     const group = new GroupCommit(db, { maxRows: 10, maxBytes: 1024 * 1024 });
     await Promise.all(
-      Array.from({ length: 35 }, (_, i) => group.insert(JSON.stringify({ data: { marker, i } }))),
+      Array.from({ length: 30 }, (_, i) => group.insert(JSON.stringify({ data: { marker, i } }))),
     );
-    expect(group.stats).toEqual({ flushes: 4, rows: 35 });
+    // 10 + 10 + 10: a flush one row short of the limit would take four.
+    expect(group.stats).toEqual({ flushes: 3, rows: 30 });
+  });
+
+  it('caps a batch at its byte limit; a row larger than the limit is stored in a flush of its own', async () => {
+    const marker = uniqueTag('bytes');
+    const counting = new CountingConnections(pub().apiDatabaseUrl, {
+      applicationName: 'test-max-bytes',
+      size: GROUP_COMMIT_IN_FLIGHT,
+    });
+    try {
+      // Texts of one length: the limit holds two of them, not three.
+      const body = (i: number) =>
+        JSON.stringify({ data: { marker, i: String(i).padStart(3, '0') } });
+      const length = body(0).length;
+      const group = new GroupCommit(counting, { maxRows: 500, maxBytes: 2 * length + 1 });
+      const large = JSON.stringify({ data: { marker, large: 'x'.repeat(3 * length) } });
+      const stored = await Promise.all([
+        group.insert(large),
+        ...Array.from({ length: 10 }, (_, i) => group.insert(body(i))),
+      ]);
+      expect(stored).toHaveLength(11);
+      expect(group.stats).toEqual({ flushes: 6, rows: 11 });
+      expect([...counting.counts.okSizes].sort()).toEqual([1, 2, 2, 2, 2, 2]);
+      expect((await storedTexts(marker)).size).toBe(11);
+    } finally {
+      await counting.close();
+    }
+  });
+
+  it('never runs more than GROUP_COMMIT_IN_FLIGHT flushes at once', async () => {
+    const marker = uniqueTag('most');
+    const counting = new CountingConnections(pub().apiDatabaseUrl, {
+      applicationName: 'test-most-in-flight',
+      size: GROUP_COMMIT_IN_FLIGHT + 1,
+    });
+    try {
+      // One row per flush, five queued at once: enough to start a third flush if it could.
+      const group = new GroupCommit(counting, { maxRows: 1 });
+      await Promise.all(
+        Array.from({ length: 5 }, (_, i) => group.insert(JSON.stringify({ data: { marker, i } }))),
+      );
+      expect(group.stats).toEqual({ flushes: 5, rows: 5 });
+      expect(counting.counts.mostBusy).toBe(GROUP_COMMIT_IN_FLIGHT);
+    } finally {
+      await counting.close();
+    }
   });
 
   it('numbers beyond double precision are stored and echoed exactly under concurrency', async () => {
@@ -400,6 +457,7 @@ describe('batches (POST /data/batch) in the group commit', () => {
       // The 25 alone (over the limit of 10), then the 4 and the single row together.
       expect(group.stats).toEqual({ flushes: 2, rows: 30 });
       expect(conns2.counts.ok).toBe(2);
+      expect([...conns2.counts.okSizes].sort((a, b) => a - b)).toEqual([5, 25]);
     } finally {
       await conns2.close();
     }
@@ -427,6 +485,50 @@ describe("InsertConnections: the group commit's own connections", () => {
       const marker = uniqueTag('after');
       expect(await insertMany(own, row(marker))).toHaveLength(1);
       expect((await storedTexts(marker)).size).toBe(1);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('opens no more connections than its size: a second statement waits for the first', async () => {
+    const own = new InsertConnections(pub().apiDatabaseUrl, {
+      applicationName: uniqueTag('size'),
+      size: 1,
+    });
+    try {
+      const sleep = () =>
+        own.query<{ pid: number }>(
+          'pid_sleep',
+          'SELECT pg_backend_pid() AS pid, pg_sleep(0.1)',
+          [],
+        );
+      const [a, b] = await Promise.all([sleep(), sleep()]);
+      expect(a[0]?.pid).toBe(b[0]?.pid);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('runs a statement on an idle connection rather than behind a busy one', async () => {
+    const own = new InsertConnections(pub().apiDatabaseUrl, {
+      applicationName: uniqueTag('idle'),
+      size: 2,
+    });
+    try {
+      const quick = () => own.query<{ pid: number }>('pid', 'SELECT pg_backend_pid() AS pid', []);
+      const finished: string[] = [];
+      const slow = own
+        .query<{ pid: number }>('pid_sleep', 'SELECT pg_backend_pid() AS pid, pg_sleep(0.5)', [])
+        .then((rows) => {
+          finished.push('slow');
+          return rows;
+        });
+      // Opens the second connection (the first is busy), which is then idle.
+      await quick();
+      const second = await quick();
+      finished.push('quick');
+      expect(second[0]?.pid).not.toBe((await slow)[0]?.pid);
+      expect(finished).toEqual(['quick', 'slow']);
     } finally {
       await own.close();
     }

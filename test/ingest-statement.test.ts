@@ -121,33 +121,69 @@ describe.each(targets)('insertMany on $name', ({ make }) => {
 });
 
 describe('the batch statement answers in one row', () => {
-  it('fails loudly if the rows of one statement no longer share their time', async () => {
-    const marker = uniqueTag('times');
-    const admin = new Kysely<PublisherDB>({
-      dialect: new PostgresDialect({
-        pool: new pg.Pool({ connectionString: pub().adminUrl, max: 1 }),
-      }),
+  it.each([
+    { what: 'time', column: 'created_at', value: 'clock_timestamp()' },
+    { what: 'publisher', column: 'publisher', value: 'md5(random()::text)' },
+  ])(
+    'fails loudly if the rows of one statement no longer share their $what',
+    async ({ column, value }) => {
+      const marker = uniqueTag(column);
+      const admin = new Kysely<PublisherDB>({
+        dialect: new PostgresDialect({
+          pool: new pg.Pool({ connectionString: pub().adminUrl, max: 1 }),
+        }),
+      });
+      try {
+        // In a transaction that is always rolled back: the table is changed for this statement only
+        // (other test files insert into it meanwhile; they wait for the lock a few milliseconds).
+        // Outside a transaction the rows would be stored before the check refuses the answer.
+        const e = await admin
+          .transaction()
+          .execute(async (trx) => {
+            await sql`ALTER TABLE data ALTER COLUMN ${sql.id(column)} SET DEFAULT ${sql.raw(value)}`.execute(
+              trx,
+            );
+            // Enough rows that clock_timestamp() moves on between the first and the last.
+            const bodies = Array.from({ length: 500 }, (_, i) => `{"data": "${marker}-${i}"}`);
+            await insertMany(trx, bodies, { withData: false });
+            throw new Error('stored: rolled back');
+          })
+          .catch((err: unknown) => err);
+        expect((e as Error).message).toMatch(/different publishers or times/);
+        expect(await storedCount(marker)).toBe(0);
+      } finally {
+        await admin.destroy();
+      }
+    },
+  );
+});
+
+/** The group commit's connections, answering one row fewer than PostgreSQL did. */
+class OneRowShort extends InsertConnections {
+  override async query<R extends object>(name: string, text: string, values: unknown[]) {
+    const rows = await super.query<R>(name, text, values);
+    const first = rows[0] as { ids?: string } | undefined;
+    if (rows.length === 1 && typeof first?.ids === 'string') {
+      return [{ ...first, ids: first.ids.split(',').slice(1).join(',') }] as R[];
+    }
+    return rows.slice(1);
+  }
+}
+
+describe('an answer with fewer rows than texts sent', () => {
+  it.each([true, false])('is an error, never a short answer (withData: %s)', async (withData) => {
+    const short = new OneRowShort(pub().apiDatabaseUrl, {
+      applicationName: 'test-one-row-short',
+      size: 1,
     });
     try {
-      // In a transaction that is always rolled back: the table is changed for this statement only
-      // (other test files insert into it meanwhile; they wait for the lock a few milliseconds).
-      // Outside a transaction the rows would be stored before the check refuses the answer.
-      const e = await admin
-        .transaction()
-        .execute(async (trx) => {
-          await sql`ALTER TABLE data ALTER COLUMN created_at SET DEFAULT clock_timestamp()`.execute(
-            trx,
-          );
-          // Enough rows that clock_timestamp() moves on between the first and the last.
-          const bodies = Array.from({ length: 500 }, (_, i) => `{"data": "${marker}-${i}"}`);
-          await insertMany(trx, bodies, { withData: false });
-          throw new Error('stored: rolled back');
-        })
-        .catch((err: unknown) => err);
-      expect((e as Error).message).toMatch(/different publishers or times/);
-      expect(await storedCount(marker)).toBe(0);
+      const marker = uniqueTag('short');
+      const bodies = Array.from({ length: 3 }, (_, i) => `{"data": "${marker}-${i}"}`);
+      await expect(insertMany(short, bodies, { withData })).rejects.toThrow(
+        'INSERT of 3 rows returned 2',
+      );
     } finally {
-      await admin.destroy();
+      await short.close();
     }
   });
 });
