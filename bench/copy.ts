@@ -37,7 +37,7 @@ import { GROUP_COMMIT_IN_FLIGHT } from '../publisher-api/group-commit.js';
 import { insertMany } from '../publisher-api/ingest.js';
 import { benchCollector, runBench, table } from './lib.js';
 import { cpuMs, median, pairedRatio, postgresCpuMs, settle } from './measure.js';
-import { grouped, machine, readOptions } from './options.js';
+import { alternatingOptions, grouped, machine, readOptions } from './options.js';
 
 const opts = readOptions(
   'bench:copy',
@@ -45,18 +45,7 @@ const opts = readOptions(
     'ids back), from Node, one transaction per batch of 100 and 1,000 rows, on a fresh collector.\n' +
     'Prints Markdown tables of rows/s, ratios and CPU per row.',
   {
-    duration: {
-      description: 'seconds per measured case',
-      default: 5,
-      min: 1,
-      env: 'BENCH_DURATION',
-    },
-    rounds: {
-      description: 'rounds, alternating which side goes first',
-      default: 3,
-      min: 1,
-      env: 'BENCH_ROUNDS',
-    },
+    ...alternatingOptions({ duration: 5, rounds: 3 }),
     connections: {
       description: 'connections storing batches at once',
       default: GROUP_COMMIT_IN_FLIGHT,

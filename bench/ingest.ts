@@ -58,7 +58,7 @@ import {
   postgresCpuMs,
   settle,
 } from './measure.js';
-import { machine, readOptions } from './options.js';
+import { alternatingOptions, machine, readOptions } from './options.js';
 
 const opts = readOptions(
   'bench:ingest',
@@ -66,18 +66,7 @@ const opts = readOptions(
     'POST /data/batch of 100 and 1,000 rows against raw COPY, in one run on a fresh collector (1\n' +
     'publisher, its API in its own process). Prints Markdown tables of rows/s and ratios.',
   {
-    duration: {
-      description: 'seconds per measured case',
-      default: 5,
-      min: 1,
-      env: 'BENCH_DURATION',
-    },
-    rounds: {
-      description: 'rounds, alternating which side goes first',
-      default: 2,
-      min: 1,
-      env: 'BENCH_ROUNDS',
-    },
+    ...alternatingOptions({ duration: 5, rounds: 2 }),
     copyRows: {
       description: 'rows of the COPY baseline',
       default: 100_000,

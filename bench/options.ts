@@ -22,6 +22,24 @@ export interface NumberOption {
   flag?: boolean;
 }
 
+/** The options of a bench that times two sides in alternating rounds: seconds per case, rounds. */
+export function alternatingOptions(defaults: { duration: number; rounds: number }) {
+  return {
+    duration: {
+      description: 'seconds per measured case',
+      default: defaults.duration,
+      min: 1,
+      env: 'BENCH_DURATION',
+    },
+    rounds: {
+      description: 'rounds, alternating which side goes first',
+      default: defaults.rounds,
+      min: 1,
+      env: 'BENCH_ROUNDS',
+    },
+  } satisfies Record<string, NumberOption>;
+}
+
 /** What is wrong with a command line (`parseOptions`); `readOptions` prints it and exits 2. */
 export class OptionsError extends Error {}
 
