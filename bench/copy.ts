@@ -12,9 +12,13 @@
  *     COPY, in the same transaction, one more statement reads the ids the transaction stored (its
  *     own rows, by xmin, from the primary key's range that starts at the transaction's start:
  *     uuidv7 ids rise with time, and within a session they rise strictly, so their order is
- *     the input's). A count that differs rolls the batch back. So BEGIN, COPY, SELECT, COMMIT:
- *     four round trips where the INSERT has one.
- *   - COPY, ids not read: BEGIN, COPY, COMMIT, to show what reading the ids back costs.
+ *     the input's). A count that differs, or an id that is not a uuidv7, rolls the batch back.
+ *     Each item's `data` member is cut out of its text and escaped for COPY's text format, as
+ *     the API would have to, and the answer is built as `insertMany` builds it. BEGIN, COPY (two:
+ *     pg-copy-streams sends the rows once the server has answered the COPY), SELECT, COMMIT:
+ *     five round trips where the INSERT has one.
+ *   - COPY, ids not read: BEGIN, COPY, COMMIT (four round trips), to show what reading the ids
+ *     back costs.
  *
  * Each side runs `--connections` connections (the group commit's flushes in flight), each
  * storing batches of 100 and then 1,000 rows back to back for `--duration` seconds; the sides
@@ -36,7 +40,16 @@ import { InsertConnections } from '../publisher-api/db.js';
 import { GROUP_COMMIT_IN_FLIGHT } from '../publisher-api/group-commit.js';
 import { insertMany } from '../publisher-api/ingest.js';
 import { benchCollector, runBench, table } from './lib.js';
-import { cpuMs, median, pairedRatio, postgresCpuMs, settle } from './measure.js';
+import {
+  backendsEnded,
+  childrenOf,
+  cpuMs,
+  DATUM,
+  median,
+  pairedRatio,
+  postgresCpuMs,
+  settle,
+} from './measure.js';
 import { alternatingOptions, grouped, machine, readOptions } from './options.js';
 
 const opts = readOptions(
@@ -59,8 +72,16 @@ const SIDES = ['insert', 'copyIds', 'copy'] as const;
 type Side = (typeof SIDES)[number];
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
-/** The document of bench:ingest. */
-const DATUM = '{"sensor": "s-17", "value": 21.5, "ok": true, "tags": ["a", "b"]}';
+/**
+ * The text of the `data` member of a checked `{"data": …}` object (its only member), cut out as the
+ * API would have to for COPY, which cannot compute `-> 'data'`: past the key (which may be spelled
+ * with escapes) and its colon, up to the closing brace.
+ */
+function dataMember(body: string): string {
+  let i = body.indexOf('"') + 1;
+  while (body[i] !== '"') i += body[i] === '\\' ? 2 : 1;
+  return body.slice(body.indexOf(':', i + 1) + 1, body.lastIndexOf('}')).trim();
+}
 
 /**
  * COPY's text format gives backslash, newline, carriage return and tab a meaning: each is
@@ -78,34 +99,53 @@ const copyLine = (json: string) => json.replace(/[\\\n\r\t]/g, (ch) => COPY_ESCA
 /**
  * The ids this transaction stored, in the order they were drawn: its own rows (xmin), from the
  * primary key's range that starts one millisecond before the transaction did (a uuidv7 id begins
- * with its millisecond). With the publisher and the time, as the INSERT answers them.
+ * with its millisecond). With the publisher and the time, as the INSERT answers them, and whether
+ * every id is a uuidv7: with random ids the range would hold only some of the rows, and their
+ * order would not be the input's, so anything else is refused.
  */
 const READ_IDS = `SELECT string_agg(id::text, ',' ORDER BY id) AS ids, min(publisher) AS publisher,
-  max(publisher) AS "lastPublisher", now() AS "createdAt"
+  max(publisher) AS "lastPublisher", now() AS "createdAt",
+  bool_and(uuid_extract_version(id) = 7) AS "allV7"
 FROM data
 WHERE id >= (lpad(to_hex((extract(epoch FROM now()) * 1000)::bigint - 1), 12, '0')
     || repeat('0', 20))::uuid
   AND xmin = pg_current_xact_id()::xid`;
 
-/** One batch by COPY, in a transaction of its own; the ids read back with `readIds`. */
-async function copyBatch(c: pg.Client, data: readonly string[], readIds: boolean): Promise<number> {
+interface ReadIds {
+  ids: string | null;
+  publisher: string | null;
+  lastPublisher: string | null;
+  createdAt: Date | null;
+  allV7: boolean | null;
+}
+
+/**
+ * One batch (`{"data": …}` texts, as POST /data/batch has them) by COPY, in a transaction of its
+ * own. With `readIds`, its ids are read back and answered as `insertMany` answers them (an id,
+ * the publisher and the time per item); without, only the number of rows COPY reports.
+ */
+async function copyBatch(c: pg.Client, bodies: readonly string[], readIds: boolean) {
   await c.query('BEGIN');
   try {
-    const text = `${data.map(copyLine).join('\n')}\n`;
+    const text = `${bodies.map((b) => copyLine(dataMember(b))).join('\n')}\n`;
     const copy = c.query(copyFrom('COPY data (data) FROM STDIN'));
     await pipeline(Readable.from([text]), copy);
-    let stored = copy.rowCount;
-    if (readIds) {
-      const { rows } = await c.query<{ ids: string | null }>({
-        name: 'bench_copy_ids',
-        text: READ_IDS,
-      });
-      const row = rows[0];
-      stored = row?.ids ? row.ids.split(',').length : 0;
+    if (copy.rowCount !== bodies.length) {
+      throw new Error(`COPY of ${bodies.length} rows stored ${copy.rowCount}`);
     }
-    if (stored !== data.length) throw new Error(`COPY of ${data.length} rows stored ${stored}`);
+    let items = copy.rowCount;
+    if (readIds) {
+      const { rows } = await c.query<ReadIds>({ name: 'bench_copy_ids', text: READ_IDS });
+      const { ids, publisher, lastPublisher, createdAt, allV7 } = rows[0] as ReadIds;
+      const answer = (ids ?? '').split(',');
+      if (!allV7 || answer.length !== bodies.length || !publisher || publisher !== lastPublisher) {
+        throw new Error(`COPY of ${bodies.length} rows read back ${ids ? answer.length : 0} ids`);
+      }
+      const ms = (createdAt as Date).getTime();
+      items = answer.map((id) => ({ id, publisher, createdAt: new Date(ms) })).length;
+    }
     await c.query('COMMIT');
-    return stored;
+    return items;
   } catch (e) {
     await c.query('ROLLBACK').catch(() => {});
     throw e;
@@ -135,19 +175,23 @@ async function main() {
     });
     for (let i = 0; i < opts.connections; i++) {
       const client = new pg.Client({ connectionString: p.apiDatabaseUrl });
+      // A connection lost mid-run fails its statement; without a listener it would end the process.
+      client.on('error', (e) => say(`COPY connection: ${e.message}`));
       await client.connect();
       clients.push(client);
     }
     const ins = inserts;
+    let backends: Set<number> | undefined;
 
     /** Each connection storing batches of `size` rows back to back for `seconds`. */
     const measure = async (side: Side, size: number, seconds: number): Promise<Result> => {
       const bodies = Array<string>(size).fill(`{"data": ${DATUM}}`);
-      const data = Array<string>(size).fill(DATUM);
       const batch = async (i: number): Promise<number> => {
         if (side === 'insert') return (await insertMany(ins, bodies, { withData: false })).length;
-        return copyBatch(clients[i] as pg.Client, data, side === 'copyIds');
+        return copyBatch(clients[i] as pg.Client, bodies, side === 'copyIds');
       };
+      // A backend that ends (settle's) is counted nowhere if reaped between two readings.
+      if (backends) await backendsEnded(postmaster, backends);
       const cpu0 = [cpuMs(process.pid), postgresCpuMs(postmaster)];
       const started = performance.now();
       const until = started + seconds * 1000;
@@ -159,6 +203,7 @@ async function main() {
         }),
       );
       const wall = (performance.now() - started) / 1000;
+      if (backends) await backendsEnded(postmaster, backends);
       const cpu1 = [cpuMs(process.pid), postgresCpuMs(postmaster)];
       const rows = counts.reduce((a, b) => a + b, 0);
       return {
@@ -173,6 +218,8 @@ async function main() {
       for (const side of SIDES) await measure(side, size, 1);
     }
     await settle(p.adminUrl);
+    // The cluster's processes once every connection of the bench is open.
+    backends = postmaster === undefined ? undefined : new Set(childrenOf(postmaster));
 
     const results = new Map<string, Result[]>();
     const key = (side: Side, size: number) => `${side}/${size}`;

@@ -28,6 +28,7 @@ import pg from 'pg';
 import { projectRoot } from '../common/paths.js';
 import { freeRange } from '../common/ports.js';
 import { benchCollector, benchToken, graphql, postJson, runBench, table } from './lib.js';
+import { median, pairedRatio } from './measure.js';
 import { readOptions } from './options.js';
 
 const opts = readOptions(
@@ -341,12 +342,6 @@ async function cannon(url: string, query: string, seconds: number, token?: strin
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
-
 async function serverVersion(url: string): Promise<string> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -434,13 +429,12 @@ async function main() {
         ],
         cases.map((k) => {
           const r = runs.get(k.name) as { ours: Run[]; theirs: Run[] };
-          const ratios = r.ours.map((o, i) => o.rps / (r.theirs[i] as Run).rps);
           const m = (runs: Run[], f: (x: Run) => number) => median(runs.map(f));
           return [
             k.name,
             int(m(r.ours, (x) => x.rps)),
             int(m(r.theirs, (x) => x.rps)),
-            `${median(ratios).toFixed(2)}x (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`,
+            pairedRatio(r.ours, r.theirs, (x) => x.rps),
             `${m(r.ours, (x) => x.p50)} / ${m(r.ours, (x) => x.p99)}`,
             `${m(r.theirs, (x) => x.p50)} / ${m(r.theirs, (x) => x.p99)}`,
           ];

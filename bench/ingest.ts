@@ -53,6 +53,7 @@ import {
   backendsEnded,
   childrenOf,
   cpuMs,
+  DATUM,
   median,
   pairedRatio,
   postgresCpuMs,
@@ -107,9 +108,6 @@ const WARMUP_REQUESTS = 10_000;
 const run = promisify(execFile);
 const say = (line: string) => process.stderr.write(`${line}\n`);
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
-
-/** The same small document everywhere: what a sensor or a form might send. */
-const DATUM = '{"sensor": "s-17", "value": 21.5, "ok": true, "tags": ["a", "b"]}';
 
 const has = (cmd: string) => spawnSync('which', [cmd]).status === 0;
 

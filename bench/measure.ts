@@ -6,6 +6,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 
+/** The same small document in every ingest bench: what a sensor or a form might send. */
+export const DATUM = '{"sensor": "s-17", "value": 21.5, "ok": true, "tags": ["a", "b"]}';
+
 export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -104,7 +107,7 @@ export async function settle(adminUrl: string, timeoutMs = 300_000): Promise<num
           `the subscriber is still ${rows[0]?.behind} bytes behind after ${timeoutMs / 1000} s`,
         );
       }
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
   } finally {
     await c.end();

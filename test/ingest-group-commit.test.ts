@@ -315,7 +315,7 @@ describe('group commit of POST /data', () => {
       ]);
       expect(stored).toHaveLength(11);
       expect(group.stats).toEqual({ flushes: 6, rows: 11 });
-      expect([...counting.counts.okSizes].sort()).toEqual([1, 2, 2, 2, 2, 2]);
+      expect([...counting.counts.okSizes].sort((a, b) => a - b)).toEqual([1, 2, 2, 2, 2, 2]);
       expect((await storedTexts(marker)).size).toBe(11);
     } finally {
       await counting.close();
@@ -490,19 +490,14 @@ describe("InsertConnections: the group commit's own connections", () => {
     }
   });
 
-  it('opens no more connections than its size: a second statement waits for the first', async () => {
+  it('opens no more connections than its size: two statements at once share its one', async () => {
     const own = new InsertConnections(pub().apiDatabaseUrl, {
       applicationName: uniqueTag('size'),
       size: 1,
     });
     try {
-      const sleep = () =>
-        own.query<{ pid: number }>(
-          'pid_sleep',
-          'SELECT pg_backend_pid() AS pid, pg_sleep(0.1)',
-          [],
-        );
-      const [a, b] = await Promise.all([sleep(), sleep()]);
+      const pid = () => own.query<{ pid: number }>('pid', 'SELECT pg_backend_pid() AS pid', []);
+      const [a, b] = await Promise.all([pid(), pid()]);
       expect(a[0]?.pid).toBe(b[0]?.pid);
     } finally {
       await own.close();
@@ -514,22 +509,34 @@ describe("InsertConnections: the group commit's own connections", () => {
       applicationName: uniqueTag('idle'),
       size: 2,
     });
+    // The busy connection waits for a lock this test holds until the end: busy however slow the
+    // machine.
+    const lock = new pg.Client({ connectionString: pub().adminUrl });
+    await lock.connect();
+    const key = 7_000_000 + Math.floor(Math.random() * 1_000_000);
     try {
-      const quick = () => own.query<{ pid: number }>('pid', 'SELECT pg_backend_pid() AS pid', []);
-      const finished: string[] = [];
-      const slow = own
-        .query<{ pid: number }>('pid_sleep', 'SELECT pg_backend_pid() AS pid, pg_sleep(0.5)', [])
-        .then((rows) => {
-          finished.push('slow');
-          return rows;
-        });
-      // Opens the second connection (the first is busy), which is then idle.
-      await quick();
-      const second = await quick();
-      finished.push('quick');
-      expect(second[0]?.pid).not.toBe((await slow)[0]?.pid);
-      expect(finished).toEqual(['quick', 'slow']);
+      await lock.query('SELECT pg_advisory_lock($1)', [key]);
+      const pid = () => own.query<{ pid: number }>('pid', 'SELECT pg_backend_pid() AS pid', []);
+      const busy = own.query<{ pid: number }>(
+        'pid_locked',
+        'SELECT pg_backend_pid() AS pid, pg_advisory_xact_lock($1)',
+        [key],
+      );
+      let first: Array<{ pid: number }>;
+      let next: Promise<Array<{ pid: number }>>;
+      try {
+        // Opens the second connection (the first is busy), which is then idle.
+        first = await pid();
+        // The connection is chosen at once: the idle one, not the one waiting for the lock.
+        next = pid();
+      } finally {
+        await lock.query('SELECT pg_advisory_unlock($1)', [key]);
+      }
+      const [second, locked] = await Promise.all([next, busy]);
+      expect(second[0]?.pid).toBe(first[0]?.pid);
+      expect(locked[0]?.pid).not.toBe(second[0]?.pid);
     } finally {
+      await lock.end();
       await own.close();
     }
   });
