@@ -38,7 +38,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { InsertConnections } from '../publisher-api/db.js';
 import { GROUP_COMMIT_IN_FLIGHT } from '../publisher-api/group-commit.js';
-import { insertMany } from '../publisher-api/ingest.js';
+import { insertMany, type StoredRow } from '../publisher-api/ingest.js';
 import { benchCollector, runBench, table } from './lib.js';
 import {
   backendsEnded,
@@ -141,8 +141,11 @@ async function copyBatch(c: pg.Client, bodies: readonly string[], readIds: boole
       if (!allV7 || answer.length !== bodies.length || !publisher || publisher !== lastPublisher) {
         throw new Error(`COPY of ${bodies.length} rows read back ${ids ? answer.length : 0} ids`);
       }
+      // The answer POST /data/batch would send, built as insertMany builds it (and, like the
+      // INSERT side's, counted and dropped).
       const ms = (createdAt as Date).getTime();
-      items = answer.map((id) => ({ id, publisher, createdAt: new Date(ms) })).length;
+      const stored: StoredRow[] = answer.map((id) => ({ id, publisher, createdAt: new Date(ms) }));
+      items = stored.length;
     }
     await c.query('COMMIT');
     return items;
