@@ -26,6 +26,7 @@
 import { type Kysely, sql } from 'kysely';
 import { createKysely } from '../common/db.js';
 import type { SubscriberDB } from '../subscriber-graphql/db.js';
+import { countRows, type RowCounts } from './row-counts.js';
 
 export const SUBSCRIPTION_PREFIX = 'collector_';
 
@@ -85,6 +86,11 @@ type Db = Kysely<SubscriberDB>;
  */
 export interface FleetAccess {
   monitor?: boolean;
+  /**
+   * Rows received per publisher, counted incrementally (the gateway's fleet monitor, which
+   * refreshes every few seconds); without it, the whole table is counted (the CLI, once).
+   */
+  rowCounts?: RowCounts;
 }
 
 export async function listSubscriptions(
@@ -455,8 +461,7 @@ export async function fleetStatus(
     SELECT s.subname, count(*)::int AS n
       FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid
      WHERE r.srsubstate <> 'r' GROUP BY s.subname`.execute(db);
-  const counts = await sql<{ publisher: string; n: string }>`
-    SELECT publisher, count(*)::text AS n FROM data GROUP BY publisher`.execute(db);
+  const counts = await (access.rowCounts?.count(db, subs) ?? countRows(db));
   // Where each subscription has applied up to (its origin is pg_<oid>): a failed transaction whose
   // finish LSN lies beyond it has still not been applied, whether a worker runs right now or not.
   const origins = await sql<{ external_id: string; remote_lsn: string | null }>`
@@ -570,7 +575,7 @@ export async function fleetStatus(
         secondsSinceLastMessage: since === undefined || since === null ? null : Math.max(0, since),
         lagBytes: publisher?.lagBytes ?? null,
         lagSeconds: publisher?.lagSeconds ?? null,
-        rowsReceived: Number(counts.rows.find((c) => c.publisher === sub.name)?.n ?? 0),
+        rowsReceived: counts.get(sub.name) ?? 0,
         applyErrorCount,
         syncErrorCount,
         conflicts,

@@ -157,7 +157,8 @@ const SUBSCRIBER: ClusterMatrix = {
       },
     },
     // The fleet monitor (sql/subscriber/022_monitor.sql): no login, no table; who sent how many
-    // rows. Its two functions and the catalogs it reads are checked below.
+    // rows, and when they arrived (027, counting them). Its functions and the catalogs it reads
+    // are checked below.
     collector_monitor: {
       attributes: { ...PLAIN, rolcanlogin: false },
       memberOf: [],
@@ -165,7 +166,7 @@ const SUBSCRIBER: ClusterMatrix = {
       otherDatabases: NO_OTHER_DATABASE,
       schemaPublic: ['USAGE'],
       tables: {},
-      columns: { 'data.publisher': ['SELECT'] },
+      columns: { 'data.publisher': ['SELECT'], 'data.received_at': ['SELECT'] },
     },
   },
 };
@@ -530,6 +531,7 @@ describe('the fleet monitor role (collector_monitor)', () => {
   const MONITOR_FUNCTIONS = [
     'collector_monitor_log(integer)',
     'collector_monitor_reenable(name)',
+    'collector_monitor_rows_settled_before()',
     'collector_monitor_subscriptions()',
   ];
 
@@ -544,7 +546,7 @@ describe('the fleet monitor role (collector_monitor)', () => {
     });
   });
 
-  it('EXECUTE on exactly its three functions, which run as their owner; the gateway on neither', async () => {
+  it('EXECUTE on exactly its four functions, which run as their owner; the gateway on neither', async () => {
     await withClient(collector().subscriberAdminUrl, async (c) => {
       const { rows } = await c.query<{
         fn: string;
@@ -590,6 +592,7 @@ describe('the fleet monitor role (collector_monitor)', () => {
         'SELECT collector_monitor_subscriptions()',
         'SELECT collector_monitor_log(1000)',
         "SELECT collector_monitor_reenable('collector_pub1')",
+        'SELECT collector_monitor_rows_settled_before()',
         'SELECT subconninfo FROM pg_subscription',
         "SELECT pg_read_file('postgresql.log', 0, 100)",
       ]) {
@@ -619,6 +622,11 @@ describe('the fleet monitor role (collector_monitor)', () => {
       }
       const counted = await c.query('SELECT publisher, count(*) FROM data GROUP BY publisher');
       expect(counted.rows.length).toBeGreaterThanOrEqual(0);
+      // The start of the oldest open transaction: at the latest, this statement's.
+      const settled = await c.query<{ ok: boolean }>(
+        'SELECT collector_monitor_rows_settled_before() <= statement_timestamp() AS ok',
+      );
+      expect(settled.rows).toEqual([{ ok: true }]);
     });
   });
 

@@ -7,9 +7,10 @@
  * (pg_subscription.subconninfo, the server log). The gateway is no superuser: its monitor has its
  * own small pool whose sessions run as collector_monitor (`-c role=collector_monitor`), a role the
  * gateway's login may SET but does not inherit (sql/subscriber/022_monitor.sql). That role may
- * only call three SECURITY DEFINER functions (the subscriptions, their conninfo without its
+ * only call four SECURITY DEFINER functions (the subscriptions, their conninfo without its
  * password; the log lines of replication workers; ENABLE of a subscription that a broken stream
- * stopped, sql/subscriber/024) and read how far each subscription has applied.
+ * stopped, sql/subscriber/024; the start of the oldest open transaction, for counting rows,
+ * sql/subscriber/027) and read how far each subscription has applied, and two columns of data.
  *
  * The publishers' side (slot, lag) is asked with logins of their own, COLLECTOR_PUBLISHER_MONITOR_URLS,
  * never with the subscriptions' replication password (as good as a publisher's superuser's: a
@@ -22,6 +23,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { type Kysely, sql } from 'kysely';
 import { fleetStatus, type PublisherState, type PublisherStatus } from '../../collector/fleet.js';
+import { RowCounts } from '../../collector/row-counts.js';
 import { AppError } from '../../common/errors.js';
 import type { AuthUser } from '../auth.js';
 import type { SubscriberDB } from '../db.js';
@@ -55,6 +57,8 @@ export class FleetMonitor {
   /** Times each publisher's subscription was re-enabled after its stream broke. */
   readonly reenabled = new Map<string, number>();
   private reenableError?: string;
+  /** Rows received per publisher: the whole table once, then only the rows received since. */
+  readonly rowCounts = new RowCounts();
 
   constructor(
     private readonly db: Kysely<SubscriberDB>,
@@ -106,12 +110,13 @@ export class FleetMonitor {
       const statuses = await Promise.race([
         // Re-enabling runs within the same time bound: a database that stops answering cannot
         // hold the refresh (and the `publishers` query waiting on it).
-        fleetStatus(this.db, this.opts.publisherUrls ?? new Map(), { monitor: true }).then(
-          async (statuses) => {
-            await this.reenableBrokenStreams(statuses);
-            return statuses;
-          },
-        ),
+        fleetStatus(this.db, this.opts.publisherUrls ?? new Map(), {
+          monitor: true,
+          rowCounts: this.rowCounts,
+        }).then(async (statuses) => {
+          await this.reenableBrokenStreams(statuses);
+          return statuses;
+        }),
         new Promise<never>((_, reject) => {
           timer = setTimeout(
             () => reject(new Error(`no status within ${this.opts.timeoutMs} ms`)),

@@ -1,0 +1,151 @@
+/**
+ * Rows received per publisher, as the gateway's fleet monitor counts them (collector/row-counts.ts):
+ * the whole table once, then only the rows received since, never missing a row whose transaction
+ * began before a count and committed after it. On a database of its own in the test subscriber's
+ * cluster, with the subscriber's migrations, so that rows can be written there by hand.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { countRows, RowCounts } from '../collector/row-counts.js';
+import { createKysely } from '../common/db.js';
+import { migrate } from '../common/migrate.js';
+import { collector, withClient } from './helpers.js';
+
+const name = `rowcounts_${randomUUID().replaceAll('-', '')}`;
+const url = () => collector().subscriberAdminUrl.replace(/\/[^/]*$/, `/${name}`);
+let db: Kysely<unknown>;
+
+const FLEET = [
+  { name: 'a', oid: 1 },
+  { name: 'b', oid: 2 },
+];
+
+/** Rows for `publisher`, received now (or at `receivedAt`). */
+function insert(c: pg.Client, publisher: string, n = 1, receivedAt?: string) {
+  return c.query(
+    `INSERT INTO data (id, publisher, data, created_at, received_at)
+     SELECT gen_random_uuid(), $1, '{}', now(), coalesce($2::timestamptz, now())
+       FROM generate_series(1, $3)`,
+    [publisher, receivedAt ?? null, n],
+  );
+}
+
+const rows = (counts: Map<string, number>) => Object.fromEntries([...counts].sort());
+
+beforeAll(async () => {
+  await withClient(collector().subscriberAdminUrl, (c) => c.query(`CREATE DATABASE ${name}`));
+  db = createKysely(url(), { max: 4, applicationName: 'test-row-counts' });
+  await migrate(db, 'subscriber');
+});
+
+afterAll(async () => {
+  await db?.destroy();
+  await withClient(collector().subscriberAdminUrl, (c) =>
+    c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+  );
+});
+
+describe('rows received per publisher, counted incrementally', () => {
+  it('counts the whole table once, then only the rows received since', async () => {
+    await withClient(url(), async (c) => {
+      await c.query('TRUNCATE data CASCADE');
+      await insert(c, 'a', 3);
+      await insert(c, 'b', 2);
+      const counts = new RowCounts({ marginMs: 0 });
+      expect(rows(await counts.count(db, FLEET))).toEqual({ a: 3, b: 2 });
+      await insert(c, 'a');
+      await insert(c, 'c');
+      expect(rows(await counts.count(db, FLEET))).toEqual({ a: 4, b: 2, c: 1 });
+      expect(counts.fullCounts).toBe(1);
+      // A row stamped before the settled time (which only a hand-written one can be) is not read
+      // again: proof that the settled part is not counted again. The whole table has it.
+      await insert(c, 'a', 1, '2000-01-01T00:00:00Z');
+      expect(rows(await counts.count(db, FLEET))).toEqual({ a: 4, b: 2, c: 1 });
+      expect(rows(await countRows(db))).toEqual({ a: 5, b: 2, c: 1 });
+      // A publisher removed with its rows and added again: a subscription with a new oid. The
+      // whole table is counted again.
+      await c.query(`DELETE FROM data WHERE publisher = 'b'`);
+      await insert(c, 'b');
+      const readded = [FLEET[0] as (typeof FLEET)[0], { name: 'b', oid: 3 }];
+      expect(rows(await counts.count(db, readded))).toEqual({ a: 5, b: 1, c: 1 });
+      expect(counts.fullCounts).toBe(2);
+    });
+  });
+
+  it('counts a row whose transaction began before a count and committed after it', async () => {
+    await withClient(url(), async (c) => {
+      await c.query('TRUNCATE data CASCADE');
+      await insert(c, 'a', 2);
+      const counts = new RowCounts({ marginMs: 0 });
+      expect(rows(await counts.count(db, FLEET))).toEqual({ a: 2 });
+      await withClient(url(), async (late) => {
+        // received_at is the transaction's start: before the counts below.
+        await late.query('BEGIN');
+        await insert(late, 'late');
+        await new Promise((r) => setTimeout(r, 100));
+        await insert(c, 'a');
+        expect(rows(await counts.count(db, FLEET))).toEqual({ a: 3 });
+        await new Promise((r) => setTimeout(r, 100));
+        expect(rows(await counts.count(db, FLEET))).toEqual({ a: 3 });
+        await late.query('COMMIT');
+      });
+      expect(rows(await counts.count(db, FLEET))).toEqual({ a: 3, late: 1 });
+      expect(rows(await countRows(db))).toEqual({ a: 3, late: 1 });
+      expect(counts.fullCounts).toBe(1);
+    });
+  });
+
+  it('counts the whole table again when the settled time moves back (the clock stepped back)', async () => {
+    await withClient(url(), async (c) => {
+      await c.query('TRUNCATE data CASCADE');
+      await insert(c, 'a', 2);
+      const counts = new RowCounts({ marginMs: 0 });
+      expect(rows(await counts.count(db, FLEET))).toEqual({ a: 2 });
+      // As if the clock had gone back an hour: the settled time lies before the last one.
+      counts.marginMs = 3_600_000;
+      await insert(c, 'a', 1, new Date(Date.now() - 1_800_000).toISOString());
+      expect(rows(await counts.count(db, FLEET))).toEqual({ a: 3 });
+      expect(counts.fullCounts).toBe(2);
+    });
+  });
+
+  it('runs one count at a time: callers meanwhile share it', async () => {
+    await withClient(url(), (c) => c.query('TRUNCATE data CASCADE').then(() => insert(c, 'a', 2)));
+    const counts = new RowCounts();
+    const [first, second] = await Promise.all([counts.count(db, FLEET), counts.count(db, FLEET)]);
+    expect(second).toBe(first);
+    expect(rows(first)).toEqual({ a: 2 });
+    expect(counts.fullCounts).toBe(1);
+  });
+
+  it('works as collector_monitor, the role of the fleet monitor', async () => {
+    await withClient(url(), (c) => c.query('TRUNCATE data CASCADE').then(() => insert(c, 'a', 2)));
+    const monitor = createKysely<unknown>(url(), {
+      max: 1,
+      applicationName: 'test-row-counts-monitor',
+      options: '-c role=collector_monitor',
+    });
+    try {
+      const counts = new RowCounts({ marginMs: 0 });
+      expect(rows(await counts.count(monitor, FLEET))).toEqual({ a: 2 });
+      await withClient(url(), (c) => insert(c, 'b'));
+      expect(rows(await counts.count(monitor, FLEET))).toEqual({ a: 2, b: 1 });
+      // Another role's open transaction (the apply workers run as the subscriptions' owner):
+      // pg_stat_activity shows its start to collector_monitor only through the function, which
+      // runs as its owner.
+      await withClient(url(), async (late) => {
+        await late.query('BEGIN');
+        await insert(late, 'late');
+        await new Promise((r) => setTimeout(r, 100));
+        expect(rows(await counts.count(monitor, FLEET))).toEqual({ a: 2, b: 1 });
+        await late.query('COMMIT');
+      });
+      expect(rows(await counts.count(monitor, FLEET))).toEqual({ a: 2, b: 1, late: 1 });
+      expect(counts.fullCounts).toBe(1);
+    } finally {
+      await monitor.destroy();
+    }
+  });
+});
