@@ -415,7 +415,11 @@ export interface PublisherStatus {
   /** From the publisher (null when it cannot be asked from here). */
   lagBytes: number | null;
   lagSeconds: number | null;
-  rowsReceived: number;
+  /**
+   * Rows of this publisher on the subscriber; null while the gateway's first count of a large
+   * table is still under way (collector/row-counts.ts).
+   */
+  rowsReceived: number | null;
   applyErrorCount: number;
   syncErrorCount: number;
   /** PostgreSQL 18's confl_* counters, by conflict type (insert_exists, update_missing, …). */
@@ -575,7 +579,7 @@ export async function fleetStatus(
         secondsSinceLastMessage: since === undefined || since === null ? null : Math.max(0, since),
         lagBytes: publisher?.lagBytes ?? null,
         lagSeconds: publisher?.lagSeconds ?? null,
-        rowsReceived: counts.get(sub.name) ?? 0,
+        rowsReceived: counts ? (counts.get(sub.name) ?? 0) : null,
         applyErrorCount,
         syncErrorCount,
         conflicts,

@@ -2,23 +2,28 @@
  * Rows received per publisher on the subscriber: what `collector publishers status`, the
  * `publishers` query and `collector_publisher_rows_received_total` report.
  *
- * Counting the whole table (`countRows`) reads every row: fine for a one-off command, not for the
- * gateway's fleet monitor, which refreshes every 10 s with an 8 s timeout: about a second of
- * PostgreSQL's time at 5 million rows on 2 cores, and past the timeout at a few tens of millions.
- * `RowCounts` counts the table once, then only the rows received since (by received_at, an index
- * range scan), and adds them up.
+ * Counting the whole table at once (`countRows`) reads every row: fine for a one-off command, not
+ * for the gateway's fleet monitor, which refreshes every 10 s within an 8 s timeout: about a second
+ * of PostgreSQL's time at 5 million rows on 2 cores, and past the timeout at a few tens of
+ * millions, where every refresh would fail. `RowCounts` counts the whole table once, in slices of
+ * the (received_at, id) index of at most `sliceRows` rows, for at most `budgetMs` per call (so
+ * over several refreshes on a large table; the counts are unknown until it is done), then only the
+ * rows received since, and adds them up.
  *
  * received_at is a row's transaction start (DEFAULT now()), and a transaction may commit long
  * after it started (the initial copy of a large publisher, a large transaction applied), so
- * "rows received before time T" can still grow after T. Each count therefore asks the subscriber
- * for the start of the oldest transaction still open there (sql/subscriber/027): every row
- * stamped before it is committed or rolled back, so its count is final ("settled"), and the next
- * count starts there. Rows stamped after it are counted again each time, until they settle.
+ * "rows received before time T" can still grow after T. Each call therefore asks the subscriber
+ * for the time before which every row has been committed or rolled back (the start of the oldest
+ * transaction still open there, sql/subscriber/027): rows stamped before it are final
+ * ("settled"), and are never read again; rows stamped after it are counted again each time, until
+ * they settle.
  *
- * The whole table is counted again when the fleet changes (a publisher added, removed or resynced:
- * a subscription with a new oid, whose rows may have been deleted or copied again), and when the
- * settled time moves back (the subscriber's clock stepped back), so that neither leaves a wrong
- * count behind.
+ * The whole table is counted again, in the background while the counts so far keep being served,
+ * every `recountMs` (1 hour), which heals what the rule above cannot see (a clock stepped back by
+ * less than a refresh, rows written by hand with an old received_at); and at once, with the counts
+ * unknown meanwhile, when the fleet changes (a publisher added, removed or resynced: a
+ * subscription with a new oid, whose rows may have been deleted or copied again) or when the
+ * subscriber's clock is seen to step back.
  */
 import { type Kysely, sql } from 'kysely';
 
@@ -28,22 +33,22 @@ type Db = Kysely<any>;
 /** Rows per publisher name. */
 export type Counts = Map<string, number>;
 
-/** Every row of the data table, counted now, per publisher. */
+/** Every row of the data table, counted now, per publisher, in one statement. */
 export async function countRows(db: Db): Promise<Counts> {
-  return (await count(db)).total;
+  const { rows } = await sql<{ publisher: string; n: string }>`
+    SELECT publisher, count(*)::text AS n FROM data GROUP BY publisher`.execute(db);
+  return new Map(rows.map((r) => [r.publisher, Number(r.n)]));
 }
 
-/** Counts rows received at or after `from` (all, without it), in all and before `settled`. */
-async function count(
-  db: Db,
-  from?: string,
-  settled?: string,
-): Promise<{ total: Counts; settled: Counts }> {
+/** PostgreSQL's timestamps travel as ISO 8601 text (to_json's), whatever the session's DateStyle. */
+type Time = string;
+
+/** Rows received at or after `from`: all of them, and those received before `settled`. */
+async function countSince(db: Db, from: Time, settled: Time) {
   const { rows } = await sql<{ publisher: string; total: string; settled: string }>`
     SELECT publisher, count(*)::text AS total,
-           ${settled === undefined ? sql`0` : sql`count(*) FILTER (WHERE received_at < ${settled}::timestamptz)`}::text AS settled
-      FROM data
-     ${from === undefined ? sql`` : sql`WHERE received_at >= ${from}::timestamptz`}
+           count(*) FILTER (WHERE received_at < ${settled}::timestamptz)::text AS settled
+      FROM data WHERE received_at >= ${from}::timestamptz
      GROUP BY publisher`.execute(db);
   return {
     total: new Map(rows.map((r) => [r.publisher, Number(r.total)])),
@@ -57,33 +62,63 @@ function add(a: Counts, b: Counts): Counts {
   return sum;
 }
 
+/** Rows received before `before`, per publisher: final. */
+interface Settled {
+  before: Time;
+  counts: Counts;
+  /** The subscriptions they were counted for (name:oid, sorted). */
+  fleet: string;
+}
+
+/** A whole-table count in progress: rows received before `before`, up to `after` so far. */
+interface Recount extends Settled {
+  after?: { receivedAt: Time; id: string };
+}
+
 export interface RowCountsOptions {
   /**
    * Taken off the settled time, ms: a transaction's start is stamped an instant before it shows
    * in pg_stat_activity. Default 1,000.
    */
   marginMs?: number;
+  /** Rows per slice of a whole-table count (one statement each). Default 200,000. */
+  sliceRows?: number;
+  /** How long one call may spend on a whole-table count, ms (at least one slice). Default 2,000. */
+  budgetMs?: number;
+  /** Between whole-table counts, ms. Default 1 hour. */
+  recountMs?: number;
 }
 
 export class RowCounts {
-  /** Rows received before `before` (PostgreSQL's text of a timestamptz), per publisher: final. */
-  private settled?: { before: string; counts: Counts; fleet: string };
-  private inflight?: Promise<Counts>;
+  private settled?: Settled;
+  private recount?: Recount;
+  /** When the last whole-table count ended (performance.now()). */
+  private recountedAt = 0;
+  /** The subscriber's statement time at the last call: a later one that is earlier, a clock step. */
+  private lastNow?: Time;
+  private inflight?: Promise<Counts | undefined>;
   /** See RowCountsOptions. */
   marginMs: number;
-  /** Whole-table counts so far (the first, and after a change of the fleet or the clock). */
+  private readonly opts: Required<Omit<RowCountsOptions, 'marginMs'>>;
+  /** Whole-table counts finished so far. */
   fullCounts = 0;
 
   constructor(opts: RowCountsOptions = {}) {
     this.marginMs = opts.marginMs ?? 1000;
+    this.opts = {
+      sliceRows: opts.sliceRows ?? 200_000,
+      budgetMs: opts.budgetMs ?? 2000,
+      recountMs: opts.recountMs ?? 3_600_000,
+    };
   }
 
   /**
-   * Rows received per publisher now. `fleet`: the subscriptions, by name and oid; when they
-   * change, the whole table is counted again. One count at a time: callers meanwhile share it
-   * (a count that outlives a caller's timeout still completes, and the next caller gains by it).
+   * Rows received per publisher now; undefined while the first whole-table count (or one after a
+   * change of the fleet) is still under way. `fleet`: the subscriptions, by name and oid. One call
+   * at a time: concurrent callers share the one in progress, whatever their arguments (the fleet
+   * monitor is the only caller).
    */
-  count(db: Db, fleet: ReadonlyArray<{ name: string; oid: number }>): Promise<Counts> {
+  count(db: Db, fleet: ReadonlyArray<{ name: string; oid: number }>): Promise<Counts | undefined> {
     this.inflight ??= this.run(
       db,
       fleet
@@ -97,34 +132,101 @@ export class RowCounts {
   }
 
   /**
-   * The time before which every row has been committed or rolled back, less the margin, as
-   * PostgreSQL's text (undefined while that cannot be known: a prepared transaction is open), and
-   * whether it lies before `last` (the clock stepped back).
+   * The time before which every row has been committed or rolled back, less the margin
+   * (undefined while that cannot be known), and whether the subscriber's clock stepped back
+   * since the last call, or that time lies before `last` (the settled time so far).
    */
   protected async settledBefore(
     db: Db,
-    last: string | undefined,
-  ): Promise<{ before: string | undefined; back: boolean }> {
-    const { rows } = await sql<{ before: string | null; back: boolean | null }>`
-      SELECT b::text AS before, b < ${last ?? null}::timestamptz AS back
+    last: Time | undefined,
+  ): Promise<{ before: Time | undefined; now: Time; back: boolean }> {
+    const { rows } = await sql<{ before: Time | null; now: Time; back: boolean | null }>`
+      SELECT to_json(b) #>> '{}' AS before, to_json(statement_timestamp()) #>> '{}' AS now,
+             statement_timestamp() < ${this.lastNow ?? null}::timestamptz
+               OR b < ${last ?? null}::timestamptz AS back
         FROM (SELECT collector_monitor_rows_settled_before()
                      - make_interval(secs => ${this.marginMs / 1000}) AS b) AS s`.execute(db);
-    return { before: rows[0]?.before ?? undefined, back: rows[0]?.back === true };
+    const row = rows[0] as { before: Time | null; now: Time; back: boolean | null };
+    return { before: row.before ?? undefined, now: row.now, back: row.back === true };
   }
 
-  private async run(db: Db, fleet: string): Promise<Counts> {
-    const last = this.settled?.fleet === fleet ? this.settled : undefined;
-    const { before, back } = await this.settledBefore(db, last?.before);
-    if (last && !back) {
-      // Nothing settles while a prepared transaction is open: count from the same time again.
-      const until = before ?? last.before;
-      const tail = await count(db, last.before, until);
-      this.settled = { before: until, counts: add(last.counts, tail.settled), fleet };
-      return add(last.counts, tail.total);
+  private async run(db: Db, fleet: string): Promise<Counts | undefined> {
+    const began = performance.now();
+    if (this.settled && this.settled.fleet !== fleet) this.settled = undefined;
+    if (this.recount && this.recount.fleet !== fleet) this.recount = undefined;
+    const { before, now, back } = await this.settledBefore(db, this.settled?.before);
+    this.lastNow = now;
+    if (back) {
+      this.settled = undefined;
+      this.recount = undefined;
     }
-    this.fullCounts++;
-    const all = await count(db, undefined, before);
-    this.settled = before === undefined ? undefined : { before, counts: all.settled, fleet };
-    return all.total;
+
+    // The counts so far, and the rows received since.
+    let counts: Counts | undefined;
+    if (this.settled) {
+      // Nothing settles while the settled time is not known: count from the same time again.
+      const until = before ?? this.settled.before;
+      const since = await countSince(db, this.settled.before, until);
+      counts = add(this.settled.counts, since.total);
+      this.settled = {
+        ...this.settled,
+        before: until,
+        counts: add(this.settled.counts, since.settled),
+      };
+    }
+
+    if (!this.settled && !this.recount && before === undefined) {
+      // No settled time to start from (a prepared transaction, or a backend that hides its
+      // transactions): the whole table at once, as a one-off command counts it.
+      return countRows(db);
+    }
+
+    // The whole table: the first time, after a change, and every recountMs.
+    const due = !this.settled || performance.now() - this.recountedAt >= this.opts.recountMs;
+    if (!this.recount && due && before !== undefined) {
+      this.recount = { before, counts: new Map(), fleet };
+    }
+    const recount = this.recount;
+    if (recount && (await this.slices(db, recount, began))) {
+      this.recount = undefined;
+      this.recountedAt = performance.now();
+      this.fullCounts++;
+      // From the recount's time to now, as above; then the recount is the count so far.
+      const until = before ?? recount.before;
+      const since = await countSince(db, recount.before, until);
+      counts = add(recount.counts, since.total);
+      this.settled = { before: until, counts: add(recount.counts, since.settled), fleet };
+    }
+    return counts;
+  }
+
+  /** Counts slices of `recount` until the budget is spent; true once the table is done. */
+  private async slices(db: Db, recount: Recount, began: number): Promise<boolean> {
+    do {
+      const after = recount.after
+        ? sql`AND (received_at, id) > (${recount.after.receivedAt}::timestamptz, ${recount.after.id}::uuid)`
+        : sql``;
+      const { rows } = await sql<{ publisher: string; n: number; last_at: Time; last_id: string }>`
+        WITH slice AS MATERIALIZED (
+          SELECT received_at, id, publisher FROM data
+           WHERE received_at < ${recount.before}::timestamptz ${after}
+           ORDER BY received_at, id LIMIT ${this.opts.sliceRows}
+        ), last AS (
+          SELECT received_at, id FROM slice ORDER BY received_at DESC, id DESC LIMIT 1
+        )
+        SELECT s.publisher, count(*)::int AS n,
+               (SELECT to_json(received_at) #>> '{}' FROM last) AS last_at,
+               (SELECT id::text FROM last) AS last_id
+          FROM slice s GROUP BY s.publisher`.execute(db);
+      let read = 0;
+      for (const r of rows) {
+        read += r.n;
+        recount.counts.set(r.publisher, (recount.counts.get(r.publisher) ?? 0) + r.n);
+      }
+      if (read < this.opts.sliceRows) return true;
+      const last = rows[0] as { last_at: Time; last_id: string };
+      recount.after = { receivedAt: last.last_at, id: last.last_id };
+    } while (performance.now() - began < this.opts.budgetMs);
+    return false;
   }
 }

@@ -83,7 +83,7 @@ export function fleetMetrics(registry: Registry, monitor: FleetMonitor): void {
   const counter = (
     name: string,
     help: string,
-    value: (s: ReturnType<typeof statuses>[number]) => number,
+    value: (s: ReturnType<typeof statuses>[number]) => number | null,
   ) =>
     new Counter({
       name,
@@ -92,7 +92,11 @@ export function fleetMetrics(registry: Registry, monitor: FleetMonitor): void {
       registers: [registry],
       collect() {
         this.reset();
-        for (const s of statuses()) this.inc({ publisher: s.name }, value(s));
+        for (const s of statuses()) {
+          const v = value(s);
+          // Not known yet (rows still being counted): no sample, rather than a false 0.
+          if (v !== null) this.inc({ publisher: s.name }, v);
+        }
       },
     });
   counter(

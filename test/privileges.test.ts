@@ -166,7 +166,11 @@ const SUBSCRIBER: ClusterMatrix = {
       otherDatabases: NO_OTHER_DATABASE,
       schemaPublic: ['USAGE'],
       tables: {},
-      columns: { 'data.publisher': ['SELECT'], 'data.received_at': ['SELECT'] },
+      columns: {
+        'data.id': ['SELECT'],
+        'data.publisher': ['SELECT'],
+        'data.received_at': ['SELECT'],
+      },
     },
   },
 };

@@ -90,7 +90,7 @@ export function statusTable(statuses: PublisherStatus[]): string {
       s.publisher === null || s.publisher.error
         ? '?'
         : `${bytes(s.lagBytes)}, ${s.lagSeconds === null ? '?' : `${s.lagSeconds.toFixed(1)} s`}`,
-      String(s.rowsReceived),
+      s.rowsReceived === null ? '?' : String(s.rowsReceived),
       `${s.applyErrorCount}/${s.syncErrorCount}`,
       conflicts(s.conflicts),
     ]),

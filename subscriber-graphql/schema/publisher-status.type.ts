@@ -82,8 +82,13 @@ export class PublisherStatusType {
   @Field(() => Float, { nullable: true, description: 'Replay lag in seconds (null: unknown).' })
   lagSeconds!: number | null;
 
-  @Field(() => Float, { description: 'Rows of this publisher on the subscriber.' })
-  rowsReceived!: number;
+  @Field(() => Float, {
+    nullable: true,
+    description:
+      'Rows of this publisher on the subscriber (null: still being counted, on a large table ' +
+      'just after the gateway started or the fleet changed).',
+  })
+  rowsReceived!: number | null;
 
   @Field(() => Int)
   applyErrorCount!: number;
