@@ -455,6 +455,14 @@ export async function fleetStatus(
   access: FleetAccess = {},
 ): Promise<PublisherStatus[]> {
   const subs = await listSubscriptions(db, access);
+  // Alongside the rest (the publishers may take seconds to answer). The monitor's incremental
+  // count may fail on its own (a statement timeout behind a transaction left open for hours):
+  // the rest of the status still stands, with the rows unknown.
+  const counting = access.rowCounts
+    ? access.rowCounts.count(db, subs).catch(() => undefined)
+    : countRows(db);
+  // Awaited below; a failure before that must not go unhandled (the CLI's count rejects there).
+  counting.catch(() => {});
   const workers = await sql<WorkerRow>`
     SELECT subname, pid, worker_type, last_msg_receipt_time,
            extract(epoch FROM now() - last_msg_receipt_time)::float8 AS seconds_since
@@ -465,7 +473,6 @@ export async function fleetStatus(
     SELECT s.subname, count(*)::int AS n
       FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid
      WHERE r.srsubstate <> 'r' GROUP BY s.subname`.execute(db);
-  const counts = await (access.rowCounts?.count(db, subs) ?? countRows(db));
   // Where each subscription has applied up to (its origin is pg_<oid>): a failed transaction whose
   // finish LSN lies beyond it has still not been applied, whether a worker runs right now or not.
   const origins = await sql<{ external_id: string; remote_lsn: string | null }>`
@@ -568,6 +575,7 @@ export async function fleetStatus(
       const since =
         apply?.seconds_since ?? mine.find((w) => w.seconds_since !== null)?.seconds_since;
       const last = apply?.last_msg_receipt_time ?? null;
+      const counts = await counting;
       return {
         name: sub.name,
         subscription: sub.subscription,

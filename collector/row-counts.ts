@@ -18,12 +18,17 @@
  * ("settled"), and are never read again; rows stamped after it are counted again each time, until
  * they settle.
  *
+ * When that time moves back (a transaction older than it shows up: a table sync worker starting,
+ * an apply worker rereading its subscription in a transaction stamped with its last change; or
+ * the clock stepped back), rows may still appear before the settled time: the whole table is
+ * counted again at once, the counts so far served meanwhile.
+ *
  * The whole table is counted again, in the background while the counts so far keep being served,
- * every `recountMs` (1 hour), which heals what the rule above cannot see (a clock stepped back by
- * less than a refresh, rows written by hand with an old received_at); and at once, with the counts
- * unknown meanwhile, when the fleet changes (a publisher added, removed or resynced: a
- * subscription with a new oid, whose rows may have been deleted or copied again) or when the
- * subscriber's clock is seen to step back.
+ * every `recountMs` (1 hour), which heals what the rule above cannot see (rows written by hand
+ * with an old received_at; a parallel apply worker stamping a transaction with an older time, as
+ * PostgreSQL's does when a streamed transaction begins in a subtransaction); and at once, with
+ * the counts unknown meanwhile, when the fleet changes (a publisher added, removed or resynced: a
+ * subscription with a new oid, whose rows may have been deleted or copied again).
  */
 import { type Kysely, sql } from 'kysely';
 
@@ -83,7 +88,7 @@ export interface RowCountsOptions {
   marginMs?: number;
   /** Rows per slice of a whole-table count (one statement each). Default 200,000. */
   sliceRows?: number;
-  /** How long one call may spend on a whole-table count, ms (at least one slice). Default 2,000. */
+  /** How long one call may spend on a whole-table count, ms (at least one slice). Default 1,000. */
   budgetMs?: number;
   /** Between whole-table counts, ms. Default 1 hour. */
   recountMs?: number;
@@ -94,20 +99,20 @@ export class RowCounts {
   private recount?: Recount;
   /** When the last whole-table count ended (performance.now()). */
   private recountedAt = 0;
-  /** The subscriber's statement time at the last call: a later one that is earlier, a clock step. */
-  private lastNow?: Time;
   private inflight?: Promise<Counts | undefined>;
   /** See RowCountsOptions. */
   marginMs: number;
   private readonly opts: Required<Omit<RowCountsOptions, 'marginMs'>>;
   /** Whole-table counts finished so far. */
   fullCounts = 0;
+  /** Taken off the subscriber's answer, ms: 0, but a test may set the clock back with it. */
+  protected skewMs = 0;
 
   constructor(opts: RowCountsOptions = {}) {
     this.marginMs = opts.marginMs ?? 1000;
     this.opts = {
-      sliceRows: opts.sliceRows ?? 200_000,
-      budgetMs: opts.budgetMs ?? 2000,
+      sliceRows: Math.max(1, opts.sliceRows ?? 200_000),
+      budgetMs: opts.budgetMs ?? 1000,
       recountMs: opts.recountMs ?? 3_600_000,
     };
   }
@@ -133,39 +138,47 @@ export class RowCounts {
 
   /**
    * The time before which every row has been committed or rolled back, less the margin
-   * (undefined while that cannot be known), and whether the subscriber's clock stepped back
-   * since the last call, or that time lies before `last` (the settled time so far).
+   * (undefined while that cannot be known); and whether that time itself (without the margin,
+   * which only covers the instant before a transaction shows) lies before the settled time so
+   * far, or the whole-table count's in progress: then rows may still appear before them.
    */
   protected async settledBefore(
     db: Db,
-    last: Time | undefined,
-  ): Promise<{ before: Time | undefined; now: Time; back: boolean }> {
-    const { rows } = await sql<{ before: Time | null; now: Time; back: boolean | null }>`
-      SELECT to_json(b) #>> '{}' AS before, to_json(statement_timestamp()) #>> '{}' AS now,
-             statement_timestamp() < ${this.lastNow ?? null}::timestamptz
-               OR b < ${last ?? null}::timestamptz AS back
+  ): Promise<{ before: Time | undefined; beforeSettled: boolean; beforeRecount: boolean }> {
+    const { rows } = await sql<{ before: Time | null; s: boolean | null; r: boolean | null }>`
+      SELECT to_json(o - m) #>> '{}' AS before,
+             o < ${this.settled?.before ?? null}::timestamptz AS s,
+             o < ${this.recount?.before ?? null}::timestamptz AS r
         FROM (SELECT collector_monitor_rows_settled_before()
-                     - make_interval(secs => ${this.marginMs / 1000}) AS b) AS s`.execute(db);
-    const row = rows[0] as { before: Time | null; now: Time; back: boolean | null };
-    return { before: row.before ?? undefined, now: row.now, back: row.back === true };
+                     - make_interval(secs => ${this.skewMs / 1000}) AS o,
+                     make_interval(secs => ${this.marginMs / 1000}) AS m) AS t`.execute(db);
+    const row = rows[0] as { before: Time | null; s: boolean | null; r: boolean | null };
+    return {
+      before: row.before ?? undefined,
+      beforeSettled: row.s === true,
+      beforeRecount: row.r === true,
+    };
   }
 
   private async run(db: Db, fleet: string): Promise<Counts | undefined> {
     const began = performance.now();
     if (this.settled && this.settled.fleet !== fleet) this.settled = undefined;
     if (this.recount && this.recount.fleet !== fleet) this.recount = undefined;
-    const { before, now, back } = await this.settledBefore(db, this.settled?.before);
-    this.lastNow = now;
-    if (back) {
-      this.settled = undefined;
-      this.recount = undefined;
-    }
+    const { before, beforeSettled, beforeRecount } = await this.settledBefore(db);
+
+    // The settled time moved back: a transaction older than it is open (a table sync worker
+    // starting, an apply worker rereading its subscription inside a transaction stamped with its
+    // last change), or the clock stepped back. Rows may yet appear before it, which the counts
+    // so far would miss: they are served as they are while the whole table is counted again
+    // (at once, below), and the counting since stays where it is meanwhile. A whole-table count
+    // in progress starts again from the earlier time.
+    if (beforeRecount) this.recount = undefined;
 
     // The counts so far, and the rows received since.
     let counts: Counts | undefined;
     if (this.settled) {
-      // Nothing settles while the settled time is not known: count from the same time again.
-      const until = before ?? this.settled.before;
+      // Nothing settles while the settled time is not known, or lies before the last one.
+      const until = before === undefined || beforeSettled ? this.settled.before : before;
       const since = await countSince(db, this.settled.before, until);
       counts = add(this.settled.counts, since.total);
       this.settled = {
@@ -176,28 +189,36 @@ export class RowCounts {
     }
 
     if (!this.settled && !this.recount && before === undefined) {
-      // No settled time to start from (a prepared transaction, or a backend that hides its
-      // transactions): the whole table at once, as a one-off command counts it.
+      // No settled time to start from (a prepared transaction, or track_activities off): the
+      // whole table at once, as a one-off command counts it.
       return countRows(db);
     }
 
     // The whole table: the first time, after a change, and every recountMs.
-    const due = !this.settled || performance.now() - this.recountedAt >= this.opts.recountMs;
+    const due =
+      !this.settled || beforeSettled || performance.now() - this.recountedAt >= this.opts.recountMs;
     if (!this.recount && due && before !== undefined) {
       this.recount = { before, counts: new Map(), fleet };
     }
     const recount = this.recount;
-    if (recount && (await this.slices(db, recount, began))) {
+    if (!recount) return counts;
+    try {
+      if (!(await this.slices(db, recount, began))) return counts;
+      // From the recount's time to now, as above; then the recount is the count so far. before
+      // is not below recount.before here (else the recount would have started again above).
+      const until = before ?? recount.before;
+      const since = await countSince(db, recount.before, until);
       this.recount = undefined;
       this.recountedAt = performance.now();
       this.fullCounts++;
-      // From the recount's time to now, as above; then the recount is the count so far.
-      const until = before ?? recount.before;
-      const since = await countSince(db, recount.before, until);
-      counts = add(recount.counts, since.total);
       this.settled = { before: until, counts: add(recount.counts, since.settled), fleet };
+      return add(recount.counts, since.total);
+    } catch (e) {
+      // A background recount that failed (a statement timeout on a busy subscriber) resumes at
+      // the next call; the counts so far still stand.
+      if (counts) return counts;
+      throw e;
     }
-    return counts;
   }
 
   /** Counts slices of `recount` until the budget is spent; true once the table is done. */

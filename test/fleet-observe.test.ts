@@ -367,6 +367,40 @@ describe.sequential('the fleet on the gateway', { timeout: 90_000 }, () => {
     );
   });
 
+  it('rows that cannot be counted leave the rest of the status standing: unknown, no sample', async () => {
+    const rowsOf = async (publisher: string) =>
+      sample(await scrape(), 'collector_publisher_rows_received_total', { publisher });
+    await withClient(c.subscriberAdminUrl, (db) =>
+      db.query('REVOKE SELECT (received_at, id) ON data FROM collector_monitor'),
+    );
+    try {
+      await waitFor('no rows sample, the monitor up', async () => {
+        const families = await scrape();
+        const rows = sample(families, 'collector_publisher_rows_received_total', {
+          publisher: 'pub1',
+        });
+        return rows === undefined && sample(families, 'collector_fleet_monitor_up')?.value === '1'
+          ? true
+          : undefined;
+      });
+      const res = await gql(
+        '{ publishers { name state rowsReceived } }',
+        await token('admin', ADMIN_PASSWORD),
+      );
+      expect(res.body.data?.publishers).toEqual([
+        { name: 'pub1', state: 'STREAMING', rowsReceived: null },
+        { name: 'pub2', state: 'STREAMING', rowsReceived: null },
+      ]);
+    } finally {
+      await withClient(c.subscriberAdminUrl, (db) =>
+        db.query('GRANT SELECT (received_at, id) ON data TO collector_monitor'),
+      );
+    }
+    await waitFor('pub1 rows counted again', async () =>
+      Number((await rowsOf('pub1'))?.value) >= 1 ? true : undefined,
+    );
+  });
+
   it('JSON request logs carry the X-Request-Id sent, and the response returns it', async () => {
     const id = `fleet-observe-${Date.now()}`;
     const res = await http(`${c.gatewayUrl}/health`, { headers: { 'x-request-id': id } });

@@ -16,8 +16,9 @@
 --   statement time: its copy transaction, and so the rows it copies, are stamped with the time
 --   the worker started, and it connects to the publisher outside any transaction. While one runs,
 --   the answer is no later than its backend_start;
--- - autovacuum workers are left out: they never insert rows, and their transactions can start
---   with an old time.
+-- - autovacuum workers and walsenders are left out: they never insert rows here, and their
+--   transactions can start with an old time (a walsender decodes in transactions stamped with
+--   its START_REPLICATION).
 -- It answers NULL (not known) while a prepared transaction exists here (two-phase commit: open,
 -- but no backend shows it; read after the backends, as PREPARE makes it visible there before its
 -- backend lets it go), or while a backend of this database has track_activities off (its
@@ -43,7 +44,7 @@ BEGIN
     INTO oldest, hidden
     FROM pg_stat_activity a
    WHERE a.datname = current_database()
-     AND a.backend_type NOT IN ('autovacuum worker', 'autovacuum launcher');
+     AND a.backend_type NOT IN ('autovacuum worker', 'autovacuum launcher', 'walsender');
   IF hidden OR EXISTS (SELECT FROM pg_prepared_xacts x WHERE x.database = current_database()) THEN
     RETURN NULL;
   END IF;
