@@ -91,6 +91,22 @@ export interface FleetAccess {
    * refreshes every few seconds); without it, the whole table is counted (the CLI, once).
    */
   rowCounts?: RowCounts;
+  /**
+   * How long the status waits for `rowCounts` before it goes on without them (rows unknown; the
+   * count carries on, and the next status may have it).
+   */
+  rowCountsWaitMs?: number;
+}
+
+/** `p`'s value, or undefined if it fails or takes longer than `ms`. */
+function within<T>(p: Promise<T>, ms: number | undefined): Promise<T | undefined> {
+  const settled = p.catch(() => undefined);
+  if (ms === undefined) return settled;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(resolve, ms, undefined);
+  });
+  return Promise.race([settled, late]).finally(() => clearTimeout(timer));
 }
 
 export async function listSubscriptions(
@@ -456,10 +472,10 @@ export async function fleetStatus(
 ): Promise<PublisherStatus[]> {
   const subs = await listSubscriptions(db, access);
   // Alongside the rest (the publishers may take seconds to answer). The monitor's incremental
-  // count may fail on its own (a statement timeout behind a transaction left open for hours):
-  // the rest of the status still stands, with the rows unknown.
+  // count may fail or be slow on its own (behind a transaction left open for hours): the rest of
+  // the status still stands, with the rows unknown.
   const counting = access.rowCounts
-    ? access.rowCounts.count(db, subs).catch(() => undefined)
+    ? within(access.rowCounts.count(db, subs), access.rowCountsWaitMs)
     : countRows(db);
   // Awaited below; a failure before that must not go unhandled (the CLI's count rejects there).
   counting.catch(() => {});

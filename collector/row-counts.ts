@@ -105,6 +105,8 @@ export class RowCounts {
   private readonly opts: Required<Omit<RowCountsOptions, 'marginMs'>>;
   /** Whole-table counts finished so far. */
   fullCounts = 0;
+  /** Why the last call failed, if it did. */
+  lastError?: string;
   /** Taken off the subscriber's answer, ms: 0, but a test may set the clock back with it. */
   protected skewMs = 0;
 
@@ -130,9 +132,20 @@ export class RowCounts {
         .map((s) => `${s.name}:${s.oid}`)
         .sort()
         .join(','),
-    ).finally(() => {
-      this.inflight = undefined;
-    });
+    )
+      .then(
+        (counts) => {
+          this.lastError = undefined;
+          return counts;
+        },
+        (e: unknown) => {
+          this.lastError = e instanceof Error ? e.message : String(e);
+          throw e;
+        },
+      )
+      .finally(() => {
+        this.inflight = undefined;
+      });
     return this.inflight;
   }
 
@@ -142,21 +155,37 @@ export class RowCounts {
    * which only covers the instant before a transaction shows) lies before the settled time so
    * far, or the whole-table count's in progress: then rows may still appear before them.
    */
-  protected async settledBefore(
-    db: Db,
-  ): Promise<{ before: Time | undefined; beforeSettled: boolean; beforeRecount: boolean }> {
-    const { rows } = await sql<{ before: Time | null; s: boolean | null; r: boolean | null }>`
+  protected async settledBefore(db: Db): Promise<{
+    before: Time | undefined;
+    /** The time itself lies before the settled time so far / the whole-table count's. */
+    beforeSettled: boolean;
+    beforeRecount: boolean;
+    /** The time less the margin does: counting must not move back to it (rows counted twice). */
+    belowSettled: boolean;
+    belowRecount: boolean;
+  }> {
+    const { rows } = await sql<{
+      before: Time | null;
+      s: boolean | null;
+      r: boolean | null;
+      sm: boolean | null;
+      rm: boolean | null;
+    }>`
       SELECT to_json(o - m) #>> '{}' AS before,
              o < ${this.settled?.before ?? null}::timestamptz AS s,
-             o < ${this.recount?.before ?? null}::timestamptz AS r
+             o < ${this.recount?.before ?? null}::timestamptz AS r,
+             o - m < ${this.settled?.before ?? null}::timestamptz AS sm,
+             o - m < ${this.recount?.before ?? null}::timestamptz AS rm
         FROM (SELECT collector_monitor_rows_settled_before()
                      - make_interval(secs => ${this.skewMs / 1000}) AS o,
                      make_interval(secs => ${this.marginMs / 1000}) AS m) AS t`.execute(db);
-    const row = rows[0] as { before: Time | null; s: boolean | null; r: boolean | null };
+    const row = rows[0] as (typeof rows)[number];
     return {
       before: row.before ?? undefined,
       beforeSettled: row.s === true,
       beforeRecount: row.r === true,
+      belowSettled: row.sm === true,
+      belowRecount: row.rm === true,
     };
   }
 
@@ -164,7 +193,8 @@ export class RowCounts {
     const began = performance.now();
     if (this.settled && this.settled.fleet !== fleet) this.settled = undefined;
     if (this.recount && this.recount.fleet !== fleet) this.recount = undefined;
-    const { before, beforeSettled, beforeRecount } = await this.settledBefore(db);
+    const { before, beforeSettled, beforeRecount, belowSettled, belowRecount } =
+      await this.settledBefore(db);
 
     // The settled time moved back: a transaction older than it is open (a table sync worker
     // starting, an apply worker rereading its subscription inside a transaction stamped with its
@@ -178,7 +208,7 @@ export class RowCounts {
     let counts: Counts | undefined;
     if (this.settled) {
       // Nothing settles while the settled time is not known, or lies before the last one.
-      const until = before === undefined || beforeSettled ? this.settled.before : before;
+      const until = before === undefined || belowSettled ? this.settled.before : before;
       const since = await countSince(db, this.settled.before, until);
       counts = add(this.settled.counts, since.total);
       this.settled = {
@@ -204,9 +234,8 @@ export class RowCounts {
     if (!recount) return counts;
     try {
       if (!(await this.slices(db, recount, began))) return counts;
-      // From the recount's time to now, as above; then the recount is the count so far. before
-      // is not below recount.before here (else the recount would have started again above).
-      const until = before ?? recount.before;
+      // From the recount's time to now, as above; then the recount is the count so far.
+      const until = before === undefined || belowRecount ? recount.before : before;
       const since = await countSince(db, recount.before, until);
       this.recount = undefined;
       this.recountedAt = performance.now();
@@ -244,9 +273,10 @@ export class RowCounts {
         read += r.n;
         recount.counts.set(r.publisher, (recount.counts.get(r.publisher) ?? 0) + r.n);
       }
+      // Moved on after the last slice too: if what follows it fails, that slice is not read twice.
+      const last = rows[0];
+      if (last) recount.after = { receivedAt: last.last_at, id: last.last_id };
       if (read < this.opts.sliceRows) return true;
-      const last = rows[0] as { last_at: Time; last_id: string };
-      recount.after = { receivedAt: last.last_at, id: last.last_id };
     } while (performance.now() - began < this.opts.budgetMs);
     return false;
   }

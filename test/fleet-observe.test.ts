@@ -401,6 +401,39 @@ describe.sequential('the fleet on the gateway', { timeout: 90_000 }, () => {
     );
   });
 
+  it('a count held up (a lock on data) leaves the status served within the timeout, rows unknown', async () => {
+    const admin = await token('admin', ADMIN_PASSWORD);
+    await withClient(c.subscriberAdminUrl, async (db) => {
+      await db.query('BEGIN');
+      await db.query('LOCK TABLE data IN ACCESS EXCLUSIVE MODE');
+      try {
+        // Half the monitor's timeout (8 s) for the count, then the status without it.
+        const list = await waitFor(
+          'the publishers served with their rows unknown',
+          async () => {
+            const res = await gql('{ publishers { name state rowsReceived } }', admin);
+            const got = res.body.data?.publishers as Array<{
+              name: string;
+              rowsReceived: number | null;
+            }>;
+            return got?.every((p) => p.rowsReceived === null) ? got : undefined;
+          },
+          20_000,
+        );
+        expect(list.map((p) => p.name)).toEqual(['pub1', 'pub2']);
+        expect(sample(await scrape(), 'collector_fleet_monitor_up')?.value).toBe('1');
+      } finally {
+        await db.query('ROLLBACK');
+      }
+    });
+    await waitFor('pub1 rows counted again', async () => {
+      const v = sample(await scrape(), 'collector_publisher_rows_received_total', {
+        publisher: 'pub1',
+      });
+      return Number(v?.value) >= 1 ? true : undefined;
+    });
+  });
+
   it('JSON request logs carry the X-Request-Id sent, and the response returns it', async () => {
     const id = `fleet-observe-${Date.now()}`;
     const res = await http(`${c.gatewayUrl}/health`, { headers: { 'x-request-id': id } });

@@ -208,6 +208,60 @@ describe('rows received per publisher, counted incrementally', () => {
     });
   });
 
+  it('never moves the settled time back within the margin (no row counted twice)', async () => {
+    await withClient(url(), async (c) => {
+      await c.query('TRUNCATE data CASCADE');
+      // Settled at the first count (75 s before it, the margin being 60 s).
+      await insert(c, 'a', 1, new Date(Date.now() - 75_000).toISOString());
+      const counts = new SteppedBack({ marginMs: 60_000 });
+      expect(rows(await counts.count(db, FLEET))).toEqual({ a: 1 });
+      // Back by less than the margin: the time itself is after the settled time, the time less
+      // the margin before it.
+      counts.back(30_000);
+      for (let i = 0; i < 2; i++) expect(rows(await counts.count(db, FLEET))).toEqual({ a: 1 });
+    });
+  });
+
+  it('a whole-table count taking over does not move the settled time back within the margin', async () => {
+    await withClient(url(), async (c) => {
+      await c.query('TRUNCATE data CASCADE');
+      await insert(c, 'a', 3, new Date(Date.now() - 75_000).toISOString());
+      const counts = new SteppedBack({ marginMs: 60_000, sliceRows: 2, budgetMs: 0 });
+      expect(await counts.count(db, FLEET)).toBeUndefined();
+      counts.back(30_000);
+      for (let i = 0; i < 3; i++) expect(rows(await counts.count(db, FLEET))).toEqual({ a: 3 });
+    });
+  });
+
+  it('reads no slice twice when the query after the last one fails', async () => {
+    await withClient(url(), async (c) => {
+      await c.query('TRUNCATE data CASCADE');
+      await insert(c, 'a', 3);
+    });
+    // The database refuses the next count of the rows since (a statement timeout, say).
+    let failNext = false;
+    const failing = db.withPlugin({
+      transformQuery(args) {
+        const node = args.node as { kind: string; sqlFragments?: readonly string[] };
+        if (failNext && node.sqlFragments?.join('').includes('FILTER (WHERE received_at <')) {
+          failNext = false;
+          throw new Error('canceling statement due to statement timeout');
+        }
+        return args.node;
+      },
+      async transformResult(args) {
+        return args.result;
+      },
+    });
+    const counts = new RowCounts({ marginMs: 0, sliceRows: 2, budgetMs: 0 });
+    expect(await counts.count(failing, FLEET)).toBeUndefined();
+    failNext = true;
+    await expect(counts.count(failing, FLEET)).rejects.toThrow(/statement timeout/);
+    expect(counts.lastError).toMatch(/statement timeout/);
+    expect(rows(await counts.count(failing, FLEET))).toEqual({ a: 3 });
+    expect(counts.lastError).toBeUndefined();
+  });
+
   it('counts rows stamped within the margin again, until they settle', async () => {
     await withClient(url(), async (c) => {
       await c.query('TRUNCATE data CASCADE');

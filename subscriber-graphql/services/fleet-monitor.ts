@@ -59,6 +59,7 @@ export class FleetMonitor {
   private reenableError?: string;
   /** Rows received per publisher: the whole table once, then only the rows received since. */
   readonly rowCounts = new RowCounts();
+  private countError?: string;
 
   constructor(
     private readonly db: Kysely<SubscriberDB>,
@@ -113,6 +114,8 @@ export class FleetMonitor {
         fleetStatus(this.db, this.opts.publisherUrls ?? new Map(), {
           monitor: true,
           rowCounts: this.rowCounts,
+          // Within the refresh's own timeout, leaving time for the rest.
+          rowCountsWaitMs: this.opts.timeoutMs / 2,
         }).then(async (statuses) => {
           await this.reenableBrokenStreams(statuses);
           return statuses;
@@ -125,6 +128,11 @@ export class FleetMonitor {
         }),
       ]);
       this.noteChanges(statuses);
+      const countError = this.rowCounts.lastError;
+      if (countError && countError !== this.countError) {
+        this.opts.log.warn(`fleet monitor: cannot count the rows received: ${countError}`);
+      }
+      this.countError = countError;
       this.snapshot = {
         at: Date.now(),
         statuses,
