@@ -39,6 +39,27 @@ class SteppedBack extends RowCounts {
   }
 }
 
+/**
+ * A row for publisher "late" in a transaction of its own, begun (so stamped) before `during` runs
+ * and committed after it. `setup` runs first in that session.
+ */
+async function lateRow(during: () => Promise<void>, setup?: string) {
+  await withClient(url(), async (late) => {
+    if (setup) await late.query(setup);
+    await late.query('BEGIN');
+    await insert(late, 'late');
+    await new Promise((r) => setTimeout(r, 100));
+    await during();
+    await late.query('COMMIT');
+  });
+}
+
+/** An empty data table, then `n` rows of publisher "a" received now. */
+async function reset(c: pg.Client, n = 0) {
+  await c.query('TRUNCATE data CASCADE');
+  if (n > 0) await insert(c, 'a', n);
+}
+
 const rows = (counts: Map<string, number> | undefined) =>
   counts && Object.fromEntries([...counts].sort());
 
@@ -58,8 +79,7 @@ afterAll(async () => {
 describe('rows received per publisher, counted incrementally', () => {
   it('counts the whole table once, then only the rows received since', async () => {
     await withClient(url(), async (c) => {
-      await c.query('TRUNCATE data CASCADE');
-      await insert(c, 'a', 3);
+      await reset(c, 3);
       await insert(c, 'b', 2);
       const counts = new RowCounts({ marginMs: 0 });
       expect(rows(await counts.count(db, FLEET))).toEqual({ a: 3, b: 2 });
@@ -84,20 +104,15 @@ describe('rows received per publisher, counted incrementally', () => {
 
   it('counts a row whose transaction began before a count and committed after it', async () => {
     await withClient(url(), async (c) => {
-      await c.query('TRUNCATE data CASCADE');
-      await insert(c, 'a', 2);
+      await reset(c, 2);
       const counts = new RowCounts({ marginMs: 0 });
       expect(rows(await counts.count(db, FLEET))).toEqual({ a: 2 });
-      await withClient(url(), async (late) => {
-        // received_at is the transaction's start: before the counts below.
-        await late.query('BEGIN');
-        await insert(late, 'late');
-        await new Promise((r) => setTimeout(r, 100));
+      // received_at is the transaction's start: before the counts below.
+      await lateRow(async () => {
         await insert(c, 'a');
         expect(rows(await counts.count(db, FLEET))).toEqual({ a: 3 });
         await new Promise((r) => setTimeout(r, 100));
         expect(rows(await counts.count(db, FLEET))).toEqual({ a: 3 });
-        await late.query('COMMIT');
       });
       expect(rows(await counts.count(db, FLEET))).toEqual({ a: 3, late: 1 });
       expect(rows(await countRows(db))).toEqual({ a: 3, late: 1 });
@@ -107,19 +122,13 @@ describe('rows received per publisher, counted incrementally', () => {
 
   it('moves on from nothing while a backend hides its transactions (track_activities off)', async () => {
     await withClient(url(), async (c) => {
-      await c.query('TRUNCATE data CASCADE');
-      await insert(c, 'a', 2);
+      await reset(c, 2);
       const counts = new RowCounts({ marginMs: 0 });
       expect(rows(await counts.count(db, FLEET))).toEqual({ a: 2 });
-      await withClient(url(), async (late) => {
-        // Its transaction start is not shown (pg_stat_activity.state = 'disabled').
-        await late.query('SET track_activities = off');
-        await late.query('BEGIN');
-        await insert(late, 'late');
-        await new Promise((r) => setTimeout(r, 100));
+      // Its transaction start is not shown (pg_stat_activity.state = 'disabled').
+      await lateRow(async () => {
         expect(rows(await counts.count(db, FLEET))).toEqual({ a: 2 });
-        await late.query('COMMIT');
-      });
+      }, 'SET track_activities = off');
       expect(rows(await counts.count(db, FLEET))).toEqual({ a: 2, late: 1 });
     });
   });
@@ -151,8 +160,7 @@ describe('rows received per publisher, counted incrementally', () => {
 
   it('starts a whole-table count again when the settled time goes back during it', async () => {
     await withClient(url(), async (c) => {
-      await c.query('TRUNCATE data CASCADE');
-      await insert(c, 'a', 5);
+      await reset(c, 5);
       const counts = new SteppedBack({ marginMs: 0, sliceRows: 2, budgetMs: 0 });
       expect(await counts.count(db, FLEET)).toBeUndefined();
       counts.back(3_600_000);
@@ -190,8 +198,7 @@ describe('rows received per publisher, counted incrementally', () => {
 
   it('counts the whole table again every recountMs, serving the counts so far meanwhile', async () => {
     await withClient(url(), async (c) => {
-      await c.query('TRUNCATE data CASCADE');
-      await insert(c, 'a', 3);
+      await reset(c, 3);
       const counts = new RowCounts({ marginMs: 0, sliceRows: 2, budgetMs: 0, recountMs: 0 });
       for (let i = 0; i < 2; i++) await counts.count(db, FLEET);
       expect(rows(await counts.count(db, FLEET))).toEqual({ a: 3 });
@@ -235,8 +242,7 @@ describe('rows received per publisher, counted incrementally', () => {
 
   it('reads no slice twice when the query after the last one fails', async () => {
     await withClient(url(), async (c) => {
-      await c.query('TRUNCATE data CASCADE');
-      await insert(c, 'a', 3);
+      await reset(c, 3);
     });
     // The database refuses the next count of the rows since (a statement timeout, say).
     let failNext = false;
@@ -299,12 +305,8 @@ describe('rows received per publisher, counted incrementally', () => {
       // Another role's open transaction (the apply workers run as the subscriptions' owner):
       // pg_stat_activity shows its start to collector_monitor only through the function, which
       // runs as its owner.
-      await withClient(url(), async (late) => {
-        await late.query('BEGIN');
-        await insert(late, 'late');
-        await new Promise((r) => setTimeout(r, 100));
+      await lateRow(async () => {
         expect(rows(await counts.count(monitor, FLEET))).toEqual({ a: 2, b: 1 });
-        await late.query('COMMIT');
       });
       expect(rows(await counts.count(monitor, FLEET))).toEqual({ a: 2, b: 1, late: 1 });
       expect(counts.fullCounts).toBe(1);
