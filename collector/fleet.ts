@@ -25,6 +25,7 @@
  */
 import { type Kysely, sql } from 'kysely';
 import { createKysely } from '../common/db.js';
+import { deadline } from '../common/deadline.js';
 import type { SubscriberDB } from '../subscriber-graphql/db.js';
 import { countRows, type RowCounts } from './row-counts.js';
 
@@ -98,16 +99,8 @@ export interface FleetAccess {
   rowCountsWaitMs?: number;
 }
 
-/** `p`'s value, or undefined if it fails or takes longer than `ms`. */
-function within<T>(p: Promise<T>, ms: number | undefined): Promise<T | undefined> {
-  const settled = p.catch(() => undefined);
-  if (ms === undefined) return settled;
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<undefined>((resolve) => {
-    timer = setTimeout(resolve, ms, undefined);
-  });
-  return Promise.race([settled, late]).finally(() => clearTimeout(timer));
-}
+const waitAtMost = <T>(p: Promise<T>, ms: number | undefined) =>
+  ms === undefined ? p : deadline(p, ms, `not done within ${ms} ms`);
 
 export async function listSubscriptions(
   db: Db,
@@ -352,13 +345,7 @@ export async function askPublisher(url: string, slotName: string): Promise<Publi
     applicationName: 'collector-cli',
     statementTimeoutMs: 5000,
   });
-  const within5s = <T>(query: Promise<T>) =>
-    Promise.race([
-      query,
-      new Promise<never>((_, reject) =>
-        setTimeout(() => reject(new Error('no answer within 5 s')), 5000).unref(),
-      ),
-    ]);
+  const within5s = <T>(query: Promise<T>) => deadline(query, 5000, 'no answer within 5 s');
   try {
     // The collector_lag login (sql/publisher/013) may only call this function, which reads both
     // views as their owner: the lag in seconds too.
@@ -432,8 +419,9 @@ export interface PublisherStatus {
   lagBytes: number | null;
   lagSeconds: number | null;
   /**
-   * Rows of this publisher on the subscriber; null while the gateway's first count of a large
-   * table is still under way (collector/row-counts.ts).
+   * Rows of this publisher on the subscriber; null when the gateway's monitor has no count for
+   * this refresh: its first count of a large table (or one after a change of the fleet) still
+   * under way, or the count failed or took too long (collector/row-counts.ts).
    */
   rowsReceived: number | null;
   applyErrorCount: number;
@@ -475,7 +463,7 @@ export async function fleetStatus(
   // count may fail or be slow on its own (behind a transaction left open for hours): the rest of
   // the status still stands, with the rows unknown.
   const counting = access.rowCounts
-    ? within(access.rowCounts.count(db, subs), access.rowCountsWaitMs)
+    ? waitAtMost(access.rowCounts.count(db, subs), access.rowCountsWaitMs).catch(() => undefined)
     : countRows(db);
   // Awaited below; a failure before that must not go unhandled (the CLI's count rejects there).
   counting.catch(() => {});

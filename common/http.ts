@@ -12,6 +12,7 @@ import cors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
+import { deadline } from './deadline.js';
 import {
   ConfigError,
   duration,
@@ -418,12 +419,7 @@ export function registerHealth(app: FastifyInstance, db: Kysely<unknown>, what =
   app.get('/health', async () => ({ status: 'ok' }));
   app.get('/ready', async (request, reply) => {
     try {
-      await Promise.race([
-        sql`SELECT 1`.execute(db),
-        new Promise<never>((_, reject) =>
-          setTimeout(() => reject(new Error('no answer within 5 s')), 5000).unref(),
-        ),
-      ]);
+      await deadline(sql`SELECT 1`.execute(db), 5000, 'no answer within 5 s');
       return { status: 'ready', database: 'reachable' };
     } catch (e) {
       // The probe is open to anyone: the reason in general terms, the details in the log.

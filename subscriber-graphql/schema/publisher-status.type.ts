@@ -85,8 +85,9 @@ export class PublisherStatusType {
   @Field(() => Float, {
     nullable: true,
     description:
-      'Rows of this publisher on the subscriber (null: still being counted, on a large table ' +
-      'just after the gateway started or the fleet changed).',
+      'Rows of this publisher on the subscriber (null: not counted this time: a large table ' +
+      'still being counted after the gateway started or the fleet changed, or a count that ' +
+      'failed or took too long).',
   })
   rowsReceived!: number | null;
 

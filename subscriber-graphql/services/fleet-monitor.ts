@@ -24,6 +24,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { type Kysely, sql } from 'kysely';
 import { fleetStatus, type PublisherState, type PublisherStatus } from '../../collector/fleet.js';
 import { RowCounts } from '../../collector/row-counts.js';
+import { deadline } from '../../common/deadline.js';
 import { AppError } from '../../common/errors.js';
 import type { AuthUser } from '../auth.js';
 import type { SubscriberDB } from '../db.js';
@@ -106,11 +107,10 @@ export class FleetMonitor {
 
   private async run(): Promise<FleetSnapshot> {
     const began = performance.now();
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const statuses = await Promise.race([
-        // Re-enabling runs within the same time bound: a database that stops answering cannot
-        // hold the refresh (and the `publishers` query waiting on it).
+      // Re-enabling runs within the same time bound: a database that stops answering cannot
+      // hold the refresh (and the `publishers` query waiting on it).
+      const statuses = await deadline(
         fleetStatus(this.db, this.opts.publisherUrls ?? new Map(), {
           monitor: true,
           rowCounts: this.rowCounts,
@@ -120,13 +120,9 @@ export class FleetMonitor {
           await this.reenableBrokenStreams(statuses);
           return statuses;
         }),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`no status within ${this.opts.timeoutMs} ms`)),
-            this.opts.timeoutMs,
-          );
-        }),
-      ]);
+        this.opts.timeoutMs,
+        `no status within ${this.opts.timeoutMs} ms`,
+      );
       this.noteChanges(statuses);
       const countError = this.rowCounts.lastError;
       if (countError && countError !== this.countError) {
@@ -148,8 +144,6 @@ export class FleetMonitor {
         error,
         durationSeconds: (performance.now() - began) / 1000,
       };
-    } finally {
-      clearTimeout(timer);
     }
     return this.snapshot;
   }
